@@ -1,0 +1,272 @@
+"""The `vaelab` command. Every subcommand has --help with an example; bad input is one line, exit 2."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from .errors import VaelabError
+
+EPILOGS = {
+    "train": """examples:
+  vaelab train --data mnist --model conv --latent-dim 16 --epochs 10 --out runs/mnist-conv
+  vaelab train --data idx:~/fashion-mnist --likelihood cbernoulli --binarize none --out runs/fashion
+  vaelab train --regularizer none --out runs/ae            # plain autoencoder, same networks
+  vaelab train --resume --out runs/mnist-conv --epochs 20  # continue a run (or a killed one)""",
+    "evaluate": """examples:
+  vaelab evaluate runs/mnist-conv                   # readable table, IWAE with K=1000
+  vaelab evaluate runs/mnist-conv --iwae-k 5000 --json > eval.json""",
+    "sample": """example:
+  vaelab sample runs/mnist-conv -n 64 --temperature 0.8 --seed 1 --out samples.png""",
+    "reconstruct": """example:
+  vaelab reconstruct runs/mnist-conv -n 16 --out recon.png   # originals above reconstructions""",
+}
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip()) if text.strip() else ()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .registry import REGULARIZERS, architectures, likelihoods
+
+    p = argparse.ArgumentParser(prog="vaelab", description="Train, evaluate and explore variational autoencoders.",
+                                epilog="Run `vaelab COMMAND --help` for each command's options and an example.")
+    p.add_argument("--version", action="version", version=f"vaelab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, epilog=EPILOGS[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    # Defaults are None so that --resume can tell what the user actually said; the config
+    # dataclasses hold the real defaults, shown in the help text.
+    t = command("train", "Train a VAE (or autoencoder) and write a run folder.")
+    t.add_argument("--out", required=True, help="run folder to create (or continue, with --resume)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    d = t.add_argument_group("data")
+    d.add_argument("--data", help="mnist (default) or idx:DIR, a folder of MNIST-format IDX files")
+    d.add_argument("--val-size", type=int, help="examples held out for validation (default 10000)")
+    d.add_argument("--binarize", choices=["dynamic", "none"],
+                   help="dynamic: fresh Bernoulli draw of the grey levels each epoch (default); none: raw pixels")
+    d.add_argument("--allow-grey-bernoulli", action="store_true", default=None,
+                   help="allow a Bernoulli likelihood on grey pixels (then it is not a likelihood)")
+    m = t.add_argument_group("model")
+    m.add_argument("--model", dest="arch", choices=architectures.names(), help="encoder/decoder (default conv)")
+    m.add_argument("--latent-dim", type=int, help="size of z (default 16)")
+    m.add_argument("--hidden", type=_ints, help="MLP widths, e.g. 400 or 512,256; '' for linear (default 400)")
+    m.add_argument("--channels", type=_ints, help="conv widths, one stride-2 stage each (default 32,64)")
+    m.add_argument("--likelihood", choices=likelihoods.names(), help="p(x|z) (default bernoulli)")
+    m.add_argument("--sigma", type=float, help="sigma of the fixed Gaussian likelihood (default 0.1)")
+    m.add_argument("--regularizer", choices=REGULARIZERS,
+                   help="kl: VAE (default); l2: lambda*|z|^2 regularised AE; none: plain AE")
+    m.add_argument("--beta", type=float, help="weight of the KL term; >1 gives a beta-VAE (default 1)")
+    m.add_argument("--lam", type=float, help="lambda of the l2 regulariser (default 0.001)")
+    o = t.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int, help="epochs to train (with --resume: the new total) (default 10)")
+    o.add_argument("--batch-size", type=int, help="default 128")
+    o.add_argument("--lr", type=float, help="Adam learning rate (default 0.001)")
+    o.add_argument("--seed", type=int, help="seed for initialisation, order, binarization, noise (default 0)")
+    o.add_argument("--kl-warmup", type=float, help="epochs over which beta rises from 0 (default 0)")
+    o.add_argument("--grad-clip", type=float, help="max gradient norm; 0 = off (default 0)")
+    o.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto: CUDA with bf16 if present (default)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    e = command("evaluate", "Evaluate a run: negative ELBO, its terms and the IWAE bound, in nats.")
+    e.add_argument("run", help="run folder")
+    e.add_argument("--split", default="test", choices=["train", "val", "test"])
+    e.add_argument("--iwae-k", type=int, default=1000, help="importance samples per example (default 1000)")
+    e.add_argument("--batch-size", type=int, default=100)
+    e.add_argument("--limit", type=int, help="evaluate only the first N examples")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    e.add_argument("--out", help="also write the JSON to this file")
+    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    s = command("sample", "Decode draws from the prior N(0, T^2 I) into a PNG grid.")
+    s.add_argument("run", help="run folder")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior draws (default 1)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", help="PNG file (default RUN/samples.png)")
+
+    r = command("reconstruct", "Draw test examples above their reconstructions (decoded posterior means).")
+    r.add_argument("run", help="run folder")
+    r.add_argument("-n", type=int, default=16, help="number of examples (default 16)")
+    r.add_argument("--split", default="test", choices=["train", "val", "test"])
+    r.add_argument("--start", type=int, default=0, help="index of the first example (default 0)")
+    r.add_argument("--out", help="PNG file (default RUN/reconstructions.png)")
+    return p
+
+
+# --- train ----------------------------------------------------------------------------------------
+_SECTIONS = {
+    "data": ("val_size", "binarize", "allow_grey_bernoulli"),
+    "model": ("arch", "latent_dim", "hidden", "channels", "likelihood", "sigma", "regularizer", "beta", "lam"),
+    "train": ("epochs", "batch_size", "lr", "seed", "kl_warmup", "grad_clip", "device"),
+}
+
+
+def _given(args: argparse.Namespace) -> dict[str, dict]:
+    given = {section: {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+             for section, keys in _SECTIONS.items()}
+    if args.data is not None:
+        from .data import parse_data_spec
+
+        name, path = parse_data_spec(args.data)
+        given["data"].update(name=name, path=str(Path(path).expanduser()) if path else None)
+    return given
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import RunConfig
+    from .data import load_splits
+    from .train.run import read_config
+    from .train.trainer import fit
+
+    given = _given(args)
+    if args.resume:
+        config = read_config(args.out)
+        changed = [k for section, values in given.items() for k in values
+                   if not (section == "train" and k in ("epochs", "device"))]
+        if changed:
+            raise VaelabError(f"--resume continues {args.out} as its config.json says; "
+                              f"only --epochs and --device may change (got --{changed[0].replace('_', '-')})")
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, **given["train"]))
+    else:
+        from .config import DataConfig, ModelConfig, TrainConfig
+
+        data_config = DataConfig(**given["data"])
+        data = load_splits(data_config)
+        config = RunConfig(data=data_config, model=ModelConfig(shape=data.shape, **given["model"]),
+                           train=TrainConfig(**given["train"]))
+    data = load_splits(config.data) if args.resume else data
+    fit(config, data, args.out, resume=args.resume, progress=not args.quiet)
+    print(f"run folder: {args.out}  (config.json, model.safetensors, metrics.jsonl, checkpoint.safetensors)")
+    return 0
+
+
+# --- evaluate ----------------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import load_splits
+    from .metrics.likelihood import evaluate
+    from .train.checkpoint import atomic_write_text
+    from .train.trainer import pick_device
+
+    if args.iwae_k < 1:
+        raise VaelabError(f"--iwae-k must be at least 1, got {args.iwae_k}")
+    if args.batch_size < 1:
+        raise VaelabError(f"--batch-size must be at least 1, got {args.batch_size}")
+    model = _load(args.run, pick_device(args.device))
+    data = load_splits(model.run_config.data)
+    result = evaluate(model, model.run_config, data, split=args.split, iwae_k=args.iwae_k,
+                      batch_size=args.batch_size, seed=args.seed, limit=args.limit, progress=not args.quiet)
+    result["run"] = str(args.run)
+    text = json.dumps(result, indent=2)
+    if args.out:
+        atomic_write_text(_writable(args.out), text + "\n")
+    print(text if args.json else _table(result))
+    return 0
+
+
+def _table(r: dict) -> str:
+    rows = [("examples", f"{r['n']} ({r['split']} split)"), ("binarization", r["binarization"])]
+    if r["elbo"] is not None:
+        rows += [("negative ELBO", f"{r['elbo']:.2f} nats"), ("  reconstruction", f"{r['recon']:.2f} nats"),
+                 ("  KL(q(z|x) || p(z))", f"{r['kl']:.2f} nats"),
+                 (f"-log p(x), IWAE K={r['iwae_k']}", f"{r['nll_iwae']:.2f} nats (+/- {r['nll_iwae_sem'] or 0:.2f} s.e.m.)")]
+        if r.get("bits_per_dim") is not None:
+            rows.append(("bits per dim", f"{r['bits_per_dim']:.4f}"))
+    else:
+        rows += [("reconstruction", f"{r['recon']:.2f} nats"),
+                 ("note", "an autoencoder has no posterior: no ELBO or likelihood")]
+    rows.append(("active units", f"{r['active_units']} of {r['latent_dim']}"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+# --- pictures ----------------------------------------------------------------------------------
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from .viz.grid import save_grid
+
+    if args.n < 1:
+        raise VaelabError(f"-n must be at least 1, got {args.n}")
+    if not args.temperature > 0:
+        raise VaelabError(f"--temperature must be > 0, got {args.temperature}")
+    model = _load(args.run)
+    images = model.sample(args.n, args.temperature, torch.Generator().manual_seed(args.seed))
+    out = save_grid(_image_view(images), _writable(args.out or Path(args.run) / "samples.png"))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import load_splits
+    from .viz.grid import save_grid
+
+    model = _load(args.run)
+    x, _ = load_splits(model.run_config.data).split(args.split)
+    if args.n < 1 or args.start < 0 or args.start + args.n > len(x):
+        raise VaelabError(f"examples {args.start}..{args.start + args.n - 1} are outside the {args.split} split "
+                          f"({len(x)} examples)")
+    x = x[args.start:args.start + args.n]
+    recon = model.reconstruct(x)
+    per_row = min(16, args.n)
+    rows = []
+    for i in range(0, args.n, per_row):  # each row of originals directly above its reconstructions
+        rows += [x[i:i + per_row], recon[i:i + per_row]]
+    out = save_grid(_image_view(torch.cat(rows)), _writable(args.out or Path(args.run) / "reconstructions.png"),
+                    nrow=per_row)
+    print(f"wrote {out}")
+    return 0
+
+
+def _image_view(x):
+    """Flat (tabular) examples cannot be drawn; images pass through."""
+    if x.dim() != 4:
+        raise VaelabError(f"this run's examples have shape {tuple(x.shape[1:])}, which is not an image")
+    return x
+
+
+def _load(run, device="cpu"):
+    from .train.run import load
+
+    return load(run, device=str(device))
+
+
+def _writable(path) -> Path:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise VaelabError(f"output folder does not exist: {path.parent}")
+    return path
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "reconstruct": cmd_reconstruct}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except VaelabError as e:
+        message = " ".join(str(e).split())  # always one line
+        print(f"vaelab {args.command}: error: {message}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"vaelab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

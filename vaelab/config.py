@@ -1,0 +1,138 @@
+"""Frozen, typed configs; JSON in and out; validated when built.
+
+One `RunConfig` (data + model + train) is saved as `config.json` in every run folder and is
+enough to rebuild the model and reload its data.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import VaelabError
+from .registry import REGULARIZERS
+
+BINARIZATIONS = ("dynamic", "none")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise VaelabError(message)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the examples come from and how they are presented to the likelihood."""
+
+    name: str = "mnist"  # "mnist", or "idx" with `path` (MNIST / Fashion-MNIST / KMNIST files)
+    path: str | None = None
+    val_size: int = 10_000  # taken from the end of the training pool, in file order
+    binarize: str = "dynamic"  # "dynamic": a fresh Bernoulli draw of the grey levels each time an image is seen
+    allow_grey_bernoulli: bool = False  # train a Bernoulli likelihood on grey levels anyway (not a likelihood then)
+
+    def __post_init__(self) -> None:
+        _check(self.binarize in BINARIZATIONS, f"binarize must be one of {BINARIZATIONS}, got {self.binarize!r}")
+        _check(self.val_size >= 0, f"val_size must be >= 0, got {self.val_size}")
+        _check(self.name != "idx" or bool(self.path), "the idx dataset needs a path: --data idx:DIR")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One VAE family: the regulariser and beta make it an AE, a regularised AE, a VAE or a beta-VAE."""
+
+    arch: str = "conv"  # "mlp" or "conv"
+    shape: tuple[int, ...] = (1, 28, 28)  # event shape of one example
+    latent_dim: int = 16
+    hidden: tuple[int, ...] = (400,)  # mlp widths; () makes encoder and decoder linear
+    channels: tuple[int, ...] = (32, 64)  # conv widths, one stride-2 stage each
+    likelihood: str = "bernoulli"
+    sigma: float = 0.1  # only for the fixed-sigma Gaussian likelihood
+    regularizer: str = "kl"  # "kl" (VAE, beta-VAE), "l2" (lambda*|z|^2, regularised AE), "none" (AE)
+    beta: float = 1.0
+    lam: float = 1e-3  # weight of |z|^2 for the "l2" regulariser
+
+    def __post_init__(self) -> None:
+        from .registry import architectures, likelihoods
+
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        _check(self.latent_dim >= 1, f"latent size must be at least 1, got {self.latent_dim}")
+        _check(all(s >= 1 for s in self.shape) and len(self.shape) >= 1, f"bad example shape {self.shape}")
+        _check(all(h >= 1 for h in self.hidden), f"hidden widths must be positive, got {self.hidden}")
+        _check(len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
+               f"conv channels must be positive, got {self.channels}")
+        architectures.get(self.arch)
+        likelihoods.get(self.likelihood)
+        _check(self.regularizer in REGULARIZERS,
+               f"unknown regularizer {self.regularizer!r}; choose one of: {', '.join(REGULARIZERS)}")
+        _check(self.beta >= 0 and math.isfinite(self.beta), f"beta must be finite and >= 0, got {self.beta}")
+        _check(self.lam >= 0 and math.isfinite(self.lam), f"lambda must be finite and >= 0, got {self.lam}")
+        _check(self.sigma > 0 and math.isfinite(self.sigma), f"sigma must be finite and > 0, got {self.sigma}")
+
+    @property
+    def stochastic(self) -> bool:
+        """Only the VAE samples z; the (regularised) autoencoders use z = mu."""
+        return self.regularizer == "kl"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    kl_warmup: float = 0.0  # epochs over which beta rises linearly from 0
+    grad_clip: float = 0.0  # max global gradient norm; 0 turns clipping off
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda"
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
+        _check(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
+        _check(self.lr > 0 and math.isfinite(self.lr), f"learning rate must be > 0, got {self.lr}")
+        _check(self.kl_warmup >= 0, f"kl warm-up must be >= 0 epochs, got {self.kl_warmup}")
+        _check(self.grad_clip >= 0, f"grad clip must be >= 0, got {self.grad_clip}")
+        _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    version: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        try:
+            return cls(
+                data=_build(DataConfig, d.get("data", {})),
+                model=_build(ModelConfig, d.get("model", {})),
+                train=_build(TrainConfig, d.get("train", {})),
+                version=int(d.get("version", 1)),
+            )
+        except (TypeError, AttributeError) as e:
+            raise VaelabError(f"config is not a vaelab run config: {e}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise VaelabError(f"config is not valid JSON: {e}") from None
+
+
+def _build(kind: type, values: dict[str, Any]):
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = set(values) - known
+    if unknown:
+        raise VaelabError(f"unknown {kind.__name__} field(s): {', '.join(sorted(unknown))}")
+    return kind(**values)

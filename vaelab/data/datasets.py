@@ -1,0 +1,115 @@
+"""Datasets as tensors in memory: train / validation / test splits of one event shape.
+
+Indexing one tensor per batch is far cheaper than a DataLoader's per-item fetch and collate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..config import DataConfig
+from ..errors import VaelabError
+from ..registry import datasets
+from .idx import find_idx_files, read_idx
+
+TEST_BINARIZATION_SEED = 0  # the fixed binarized test set every report uses
+
+
+@dataclass
+class Splits:
+    """Examples (N, *shape) as float32 in [0, 1] (or any reals for tabular data), labels (N,) or None."""
+
+    train: Tensor
+    val: Tensor
+    test: Tensor
+    train_labels: Tensor | None = None
+    val_labels: Tensor | None = None
+    test_labels: Tensor | None = None
+    name: str = "tensors"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.train.shape[1:])
+
+    def split(self, name: str) -> tuple[Tensor, Tensor | None]:
+        if name not in ("train", "val", "test"):
+            raise VaelabError(f"unknown split {name!r}; choose train, val or test")
+        return getattr(self, name), getattr(self, f"{name}_labels")
+
+    def is_binary(self) -> bool:
+        return bool(((self.train == 0) | (self.train == 1)).all())
+
+
+def parse_data_spec(spec: str) -> tuple[str, str | None]:
+    """'mnist' -> ('mnist', None); 'idx:DIR' -> ('idx', 'DIR')."""
+    name, _, path = spec.partition(":")
+    datasets.get(name)
+    return name, (path or None)
+
+
+def load_splits(config: DataConfig) -> Splits:
+    return datasets.get(config.name)(config)
+
+
+def _hold_out(images: Tensor, labels: Tensor, val_size: int, name: str):
+    if val_size >= len(images):
+        raise VaelabError(f"{name}: validation size {val_size} leaves no training examples (pool of {len(images)})")
+    cut = len(images) - val_size  # the last val_size examples, in file order
+    return images[:cut], labels[:cut], images[cut:], labels[cut:]
+
+
+@datasets.register("mnist")
+def load_mnist_splits(config: DataConfig) -> Splits:
+    """MNIST's 70k images: a 60k training pool (the last 10k of it = the usual validation set), 10k test."""
+    from .mnist import load_mnist
+
+    t, denominator = load_mnist()
+    pool = torch.cat([t["train_images"], t["val_images"]])
+    pool_labels = torch.cat([t["train_labels"], t["val_labels"]])
+    tr, trl, va, val = _hold_out(pool, pool_labels, config.val_size, "mnist")
+    scale = 1.0 / denominator
+    return Splits(tr.float() * scale, va.float() * scale, t["test_images"].float() * scale,
+                  trl, val, t["test_labels"], name="mnist")
+
+
+@datasets.register("idx")
+def load_idx_splits(config: DataConfig) -> Splits:
+    """A folder with the four standard IDX files (MNIST, Fashion-MNIST, KMNIST...), gzipped or not."""
+    files = find_idx_files(config.path)
+    arrays = {k: read_idx(p) for k, p in files.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim not in (3, 4) or labels.ndim != 1 or len(images) != len(labels):
+            raise VaelabError(f"{files[split + '_images']}: expected (N, H, W) images and N labels, "
+                              f"got {images.shape} and {labels.shape}")
+        if images.dtype != np.uint8:
+            raise VaelabError(f"{files[split + '_images']}: expected uint8 pixels, got {images.dtype}")
+    as_images = lambda a: torch.from_numpy(a.copy()).float().div_(255.0).reshape(len(a), -1, *a.shape[-2:])  # noqa: E731
+    tr, trl, va, val = _hold_out(as_images(arrays["train_images"]),
+                                 torch.from_numpy(arrays["train_labels"].astype(np.int64)), config.val_size, config.path)
+    test = as_images(arrays["test_images"])
+    if test.shape[1:] != tr.shape[1:]:
+        raise VaelabError(f"{config.path}: train images are {tuple(tr.shape[1:])} but test images {tuple(test.shape[1:])}")
+    return Splits(tr, va, test, trl, val, torch.from_numpy(arrays["test_labels"].astype(np.int64)), name="idx")
+
+
+def presented(x: Tensor, binarization: str, generator: torch.Generator | None = None) -> Tensor:
+    """What the likelihood sees: with dynamic binarization, a fresh draw when training (a generator is
+    given) and the fixed draw for validation and reports."""
+    if binarization != "dynamic":
+        return x
+    return binarize(x, generator) if generator is not None else fixed_binarization(x)
+
+
+def binarize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One Bernoulli draw per pixel with the grey level as its probability."""
+    return torch.bernoulli(x, generator=generator)
+
+
+def fixed_binarization(x: Tensor, seed: int = TEST_BINARIZATION_SEED) -> Tensor:
+    """The same binarized copy every time: the set a reported likelihood refers to."""
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    return torch.bernoulli(x.cpu(), generator=g).to(x.device)

@@ -1,0 +1,72 @@
+"""Reader for IDX files, the MNIST / Fashion-MNIST / KMNIST format (LeCun et al.), gzipped or not."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import VaelabError
+
+_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one IDX file into an array of its stored shape; a one-line VaelabError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise VaelabError(f"IDX file not found: {path}")
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise VaelabError(f"{path}: not a readable gzip file ({e})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
+        raise VaelabError(f"{path}: not an IDX file (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise VaelabError(f"{path}: truncated IDX header")
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dtype = np.dtype(_DTYPES[raw[2]])
+    expected = int(np.prod(dims)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise VaelabError(f"{path}: IDX header says {dims} ({expected} bytes of data) but the file holds "
+                          f"{len(raw) - header}; the file is truncated or corrupt")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write an IDX file (gzipped when the name ends in .gz); used by tests and for exporting."""
+    codes = {np.dtype(v).newbyteorder(">") if np.dtype(v).itemsize > 1 else np.dtype(v): k for k, v in _DTYPES.items()}
+    dtype = np.dtype(array.dtype).newbyteorder(">") if array.dtype.itemsize > 1 else array.dtype
+    header = bytes([0, 0, codes[dtype], array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    data = header + np.ascontiguousarray(array, dtype=dtype).tobytes()
+    path = Path(path)
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+IDX_NAMES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def find_idx_files(folder: str | Path) -> dict[str, Path]:
+    """The four standard files in a folder, each gzipped or not."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise VaelabError(f"IDX folder not found: {folder}")
+    found = {}
+    for key, stem in IDX_NAMES.items():
+        for name in (stem, stem + ".gz"):
+            if (folder / name).is_file():
+                found[key] = folder / name
+                break
+        else:
+            raise VaelabError(f"{folder}: missing {stem}[.gz]; an IDX folder holds "
+                              f"{', '.join(IDX_NAMES.values())} (each optionally .gz)")
+    return found

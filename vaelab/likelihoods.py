@@ -1,0 +1,76 @@
+"""Likelihood heads: turn the decoder's output (and any learned noise) into p(x|z).
+
+Each head is registered by name; `discrete` says whether log p(x|z) is a probability (so nats
+can be converted to bits per dimension) or a density.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .distributions import Bernoulli, ContinuousBernoulli, Gaussian
+from .registry import likelihoods
+
+
+class Likelihood(nn.Module):
+    discrete = False
+    needs_binary_data = False
+
+    def __init__(self, shape: tuple[int, ...], sigma: float = 1.0):
+        super().__init__()
+        self.shape, self.event_dims = shape, len(shape)
+
+    def forward(self, out: Tensor):  # out: (..., *shape), the decoder's output
+        raise NotImplementedError
+
+
+@likelihoods.register("bernoulli")
+class BernoulliLikelihood(Likelihood):
+    """Binary pixels; the decoder outputs logits."""
+
+    discrete = True
+    needs_binary_data = True
+
+    def forward(self, out: Tensor) -> Bernoulli:
+        return Bernoulli(out, self.event_dims)
+
+
+@likelihoods.register("cbernoulli")
+class ContinuousBernoulliLikelihood(Likelihood):
+    """Grey levels in [0, 1], normalised (Loaiza-Ganem & Cunningham 2019)."""
+
+    def forward(self, out: Tensor) -> ContinuousBernoulli:
+        return ContinuousBernoulli(out, self.event_dims)
+
+
+@likelihoods.register("gaussian")
+class FixedGaussianLikelihood(Likelihood):
+    """N(D(z), sigma^2) with sigma fixed by the config."""
+
+    def __init__(self, shape: tuple[int, ...], sigma: float = 1.0):
+        super().__init__(shape)
+        self.register_buffer("logvar", torch.tensor(2.0 * float(torch.log(torch.tensor(sigma)))))
+
+    def forward(self, out: Tensor) -> Gaussian:
+        return Gaussian(out, self.logvar, self.event_dims)
+
+
+@likelihoods.register("gaussian-learned")
+class LearnedGaussianLikelihood(Likelihood):
+    """N(D(z), sigma^2) with one learned sigma^2: the d*log(sigma^2) + ||x - D(z)||^2/sigma^2 objective."""
+
+    def __init__(self, shape: tuple[int, ...], sigma: float = 1.0):
+        super().__init__(shape)
+        self.logvar = nn.Parameter(torch.zeros(()))
+
+    def forward(self, out: Tensor) -> Gaussian:
+        return Gaussian(out, self.logvar, self.event_dims)
+
+
+@likelihoods.register("gaussian-learned-pixel")
+class PixelGaussianLikelihood(LearnedGaussianLikelihood):
+    """N(D(z), diag(sigma^2)) with one learned sigma^2 per pixel (not a function of z)."""
+
+    def __init__(self, shape: tuple[int, ...], sigma: float = 1.0):
+        Likelihood.__init__(self, shape)
+        self.logvar = nn.Parameter(torch.zeros(shape))

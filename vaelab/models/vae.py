@@ -1,0 +1,107 @@
+"""The VAE family: one model, whose regulariser makes it a VAE/beta-VAE, a regularised AE or a plain AE.
+
+Names follow the maths: `qz` = q(z|x), `px` = p(x|z), prior p(z) = N(0, I).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .. import nets  # noqa: F401  (registers the architectures)
+from ..config import ModelConfig
+from ..distributions import DiagonalGaussian, standard_normal_log_prob
+from ..likelihoods import Likelihood
+from ..objectives import LossTerms
+from ..registry import architectures, likelihoods
+
+
+class VAE(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.shape = config.shape
+        self.latent_dim = config.latent_dim
+        # The autoencoders have no posterior variance: their encoder outputs mu alone.
+        out_features = 2 * config.latent_dim if config.stochastic else config.latent_dim
+        self.encoder, self.decoder = architectures.get(config.arch)(config, out_features)
+        self.likelihood: Likelihood = likelihoods.get(config.likelihood)(config.shape, config.sigma)
+
+    # --- the probabilistic model -------------------------------------------------------------
+    def posterior(self, x: Tensor) -> DiagonalGaussian:
+        """q(z|x). For the autoencoders, a point mass at mu (logvar = -inf)."""
+        h = self.encoder(x)  # (B, 2L) or (B, L)
+        if self.config.stochastic:
+            mu, logvar = h.chunk(2, dim=-1)
+        else:
+            mu, logvar = h, torch.full_like(h, float("-inf"))
+        return DiagonalGaussian(mu, logvar)
+
+    def px(self, z: Tensor):
+        """p(x|z) as a distribution with `log_prob`, `mean` and `sample`."""
+        return self.likelihood(self.decoder(z))
+
+    def forward(self, x: Tensor, beta: float | None = None, generator: torch.Generator | None = None) -> LossTerms:
+        """Negative ELBO (or the autoencoder's loss) and its terms, batch means in nats per example."""
+        cfg = self.config
+        qz = self.posterior(x)
+        z = qz.rsample(generator) if cfg.stochastic else qz.mu
+        recon = -self.px(z).log_prob(x)  # (B,)
+        if cfg.regularizer == "kl":
+            reg = qz.kl()
+            weight = cfg.beta if beta is None else beta
+        elif cfg.regularizer == "l2":
+            reg = (z**2).sum(-1)
+            weight = cfg.lam
+        else:
+            reg = torch.zeros_like(recon)
+            weight = 0.0
+        recon, reg = recon.mean(), reg.mean()
+        return LossTerms(loss=recon + weight * reg, recon=recon, reg=reg)
+
+    def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None,
+                    qz: DiagonalGaussian | None = None) -> tuple[Tensor, Tensor]:
+        """Importance log-weights log p(x, z_k) - log q(z_k|x) for z_k ~ q(z|x): (k, B); also log p(x|z_k)."""
+        qz = self.posterior(x) if qz is None else qz
+        z = qz.rsample(generator, k=k)  # (k, B, L)
+        log_px = self.px(z).log_prob(x)  # (k, B)
+        return log_px + standard_normal_log_prob(z) - qz.log_prob(z), log_px
+
+    # --- the user-facing API -----------------------------------------------------------------
+    def _as_batch(self, x: Tensor) -> Tensor:
+        x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        size = math.prod(self.shape)
+        n = x.numel() // size
+        if n == 0 or n * size != x.numel():
+            raise ValueError(f"expected examples of shape {self.shape}, got a tensor of shape {tuple(x.shape)}")
+        return x.reshape(n, *self.shape)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """x: (B, *shape) (or anything that reshapes to it) -> (mu, logvar), each (B, L)."""
+        qz = self.posterior(self._as_batch(x))
+        return qz.mu, qz.logvar
+
+    @torch.no_grad()
+    def decode(self, z: Tensor) -> Tensor:
+        """z: (B, L) -> the mean of p(x|z), (B, *shape); for Bernoulli pixels, their probabilities."""
+        return self.px(torch.as_tensor(z, dtype=torch.float32, device=self.device)).mean
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        """Decode n draws z ~ N(0, temperature^2 I): (n, *shape)."""
+        where = generator.device if generator is not None else self.device
+        z = torch.randn((n, self.latent_dim), generator=generator, device=where) * temperature
+        return self.decode(z.to(self.device))
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Decode the posterior mean of each example: (B, *shape)."""
+        mu, _ = self.encode(x)
+        return self.decode(mu)
+

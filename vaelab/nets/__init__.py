@@ -1,0 +1,2 @@
+"""Encoder and decoder networks, registered by architecture name."""
+from . import conv, mlp  # noqa: F401  (registers the architectures)

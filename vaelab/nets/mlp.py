@@ -1,0 +1,44 @@
+"""Fully connected encoder/decoder. With no hidden layers both are linear maps (probabilistic PCA)."""
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+from ..registry import architectures
+
+
+def _stack(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class MLPEncoder(nn.Module):
+    def __init__(self, shape: tuple[int, ...], hidden: tuple[int, ...], out_features: int):
+        super().__init__()
+        self.net = _stack([math.prod(shape), *hidden, out_features])
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, *shape) -> (B, out_features)
+        return self.net(x.flatten(1))
+
+
+class MLPDecoder(nn.Module):
+    def __init__(self, shape: tuple[int, ...], hidden: tuple[int, ...], latent_dim: int):
+        super().__init__()
+        self.shape = shape
+        self.net = _stack([latent_dim, *reversed(hidden), math.prod(shape)])
+
+    def forward(self, z: Tensor) -> Tensor:  # (..., L) -> (..., *shape)
+        return self.net(z).unflatten(-1, self.shape)
+
+
+@architectures.register("mlp")
+def build_mlp(config, out_features: int):
+    return (
+        MLPEncoder(config.shape, config.hidden, out_features),
+        MLPDecoder(config.shape, config.hidden, config.latent_dim),
+    )

@@ -1,0 +1,195 @@
+"""The training loop: Adam, KL warm-up, clipping, a NaN guard, validation, best weights, resume.
+
+It knows nothing of a model beyond `model(x, beta=, generator=) -> LossTerms`, and nothing of
+the tools that will read the run folder it writes.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..config import RunConfig
+from ..data.datasets import Splits, presented
+from ..errors import TrainingDiverged, VaelabError
+from ..models import VAE
+from ..objectives import warmup_beta
+from ..progress import progress_bar
+from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint, save_weights
+from .run import CHECKPOINT, METRICS, WEIGHTS, discard_unfinished_run, prepare_run_dir
+
+CHECK_EVERY = 50  # steps between host synchronisations (progress bar and NaN check)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise VaelabError("--device cuda was asked for, but no CUDA device is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def check_data_fits(config: RunConfig, data: Splits) -> None:
+    """Refuse what would train on nonsense, before anything is written."""
+    n = len(data.train)
+    if config.train.batch_size > n:
+        raise VaelabError(f"batch size {config.train.batch_size} is larger than the training set ({n} examples)")
+    if tuple(config.model.shape) != data.shape:
+        raise VaelabError(f"the model expects examples of shape {config.model.shape}, the data has {data.shape}")
+    from ..registry import likelihoods
+
+    if likelihoods.get(config.model.likelihood).needs_binary_data and config.data.binarize != "dynamic":
+        if not config.data.allow_grey_bernoulli and not data.is_binary():
+            raise VaelabError(
+                "a Bernoulli likelihood on grey-level pixels is not a likelihood; use --binarize dynamic, "
+                "--likelihood cbernoulli or gaussian, or --allow-grey-bernoulli if you mean it")
+
+
+@torch.no_grad()
+def validation_loss(model: VAE, x: Tensor, config: RunConfig, batch_size: int = 1000) -> dict[str, float]:
+    """Negative ELBO on held-out data, one posterior sample from a fixed seed, so epochs compare."""
+    model.eval()
+    g = torch.Generator(device=x.device).manual_seed(config.train.seed + 1)
+    totals = torch.zeros(3, dtype=torch.float64, device=x.device)
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        t = model(xb, generator=g)
+        totals += torch.stack([t.loss, t.recon, t.reg]).double() * len(xb)
+    model.train()
+    loss, recon, reg = (totals / len(x)).tolist()
+    return {"val_loss": loss, "val_recon": recon, "val_reg": reg}
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, data: Splits, out: str | Path | None, *,
+                 resume: bool = False, progress: bool = True, log=None):
+        self.config, self.data, self.progress = config, data, progress
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        check_data_fits(config, data)
+        self.device = pick_device(config.train.device)
+        self.out = prepare_run_dir(out, config, resume) if out is not None else None
+
+        torch.manual_seed(config.train.seed)  # weight initialisation
+        self.model = VAE(config.model).to(self.device)
+        fused = self.device.type in ("cpu", "cuda")
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.train.lr, fused=fused)
+        self.generator = torch.Generator(device=self.device).manual_seed(config.train.seed)
+        self.x_train = data.train.to(self.device)
+        self.x_val = presented(data.val.to(self.device), config.data.binarize)
+        self.state: dict[str, Any] = {"epoch": 0, "step": 0, "best_val": None, "best_epoch": None}
+        if resume:
+            self.state = load_checkpoint(self.out / CHECKPOINT, self.model, self.optimizer, self.generator)
+            self._trim_metrics()
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+    def _trim_metrics(self) -> None:
+        """Drop metric lines of epochs the checkpoint does not hold (killed between the two writes)."""
+        path = self.out / METRICS
+        if path.exists():
+            lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+            kept = [ln for ln in lines if json.loads(ln)["epoch"] <= self.state["epoch"]]
+            atomic_write_text(path, "".join(ln + "\n" for ln in kept))
+
+    def _weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
+    def _diverged(self, losses: Tensor, first_step: int, epoch: int) -> None:
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            step = first_step + int(bad[0])
+            value = float(losses[int(bad[0])])
+            kept = f"the checkpoint of epoch {self.state['epoch']} is kept" if self.state["epoch"] else "nothing was saved"
+            raise TrainingDiverged(
+                f"loss became {value} at epoch {epoch}, step {step + 1} (global step "
+                f"{self.state['step'] + step + 1}); {kept}. Try a lower --lr, --grad-clip 10 or --kl-warmup")
+
+    # --- the loop ------------------------------------------------------------------------------
+    def fit(self) -> VAE:
+        cfg = self.config.train
+        n = len(self.x_train)
+        steps = math.ceil(n / cfg.batch_size)
+        warmup_steps = int(round(cfg.kl_warmup * steps))
+        use_bf16 = self.device.type == "cuda"
+        if self.state["epoch"] >= cfg.epochs:
+            self.log(f"run already has {self.state['epoch']} epochs (asked for {cfg.epochs}); nothing to do")
+        for epoch in range(self.state["epoch"] + 1, cfg.epochs + 1):
+            self.model.train()
+            terms_log = torch.zeros(steps, 3, device=self.device)  # loss, recon, reg per step; read rarely
+            sizes = torch.zeros(steps, 1, device=self.device)
+            perm = torch.randperm(n, generator=self.generator, device=self.device)
+            bar = progress_bar(steps, f"epoch {epoch}/{cfg.epochs}", self.progress, unit="batch")
+            start, checked = time.perf_counter(), 0
+            for i in range(steps):
+                idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+                x = presented(self.x_train[idx], self.config.data.binarize, self.generator)
+                beta = warmup_beta(self.config.model.beta, self.state["step"] + i, warmup_steps)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    terms = self.model(x, beta=beta, generator=self.generator)
+                self.optimizer.zero_grad(set_to_none=True)
+                terms.loss.backward()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
+                self.optimizer.step()
+                terms_log[i] = torch.stack([terms.loss, terms.recon, terms.reg]).detach().float()
+                sizes[i] = len(idx)
+                if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:
+                    self._diverged(terms_log[checked:i + 1, 0].cpu(), checked, epoch)
+                    seen = min(n, (i + 1) * cfg.batch_size)
+                    bar.update(i + 1 - checked)
+                    bar.set_postfix(loss=f"{float(terms_log[i, 0]):.2f}",
+                                    img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
+                    checked = i + 1
+            seconds = time.perf_counter() - start
+            bar.close()
+            means = ((terms_log * sizes).sum(0) / n).tolist()
+            self.state["step"] += steps
+            self._end_epoch(epoch, means, seconds, n, beta)
+        return self.model
+
+    def _end_epoch(self, epoch: int, means: list[float], seconds: float, n: int, beta: float) -> None:
+        if not self._weights_finite():
+            raise TrainingDiverged(f"weights became non-finite in epoch {epoch}; "
+                                   f"the checkpoint of epoch {self.state['epoch']} is kept. Try a lower --lr")
+        record = {"epoch": epoch, "step": self.state["step"], "train_loss": means[0], "train_recon": means[1],
+                  "train_reg": means[2], "beta": beta, "seconds": round(seconds, 3),
+                  "images_per_s": round(n / seconds, 1)}
+        best = False
+        if len(self.x_val):
+            record.update(validation_loss(self.model, self.x_val, self.config))
+            best = self.state["best_val"] is None or record["val_loss"] < self.state["best_val"]
+        else:
+            best = True  # no validation split: keep the latest weights
+        self.state["epoch"] = epoch
+        if best:
+            self.state["best_val"], self.state["best_epoch"] = record.get("val_loss"), epoch
+        record["best"] = best
+        if self.out is not None:
+            if best:
+                save_weights(self.model, self.out / WEIGHTS, metadata={"epoch": str(epoch)})
+            save_checkpoint(self.out / CHECKPOINT, self.model, self.optimizer, self.generator, self.state)
+            with open(self.out / METRICS, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        val = f"  val {record['val_loss']:.2f}" if "val_loss" in record else ""
+        self.log(f"epoch {epoch}/{self.config.train.epochs}  train {means[0]:.2f} (recon {means[1]:.2f}, "
+                 f"reg {means[2]:.2f}){val}  {seconds:.1f}s  {record['images_per_s']:.0f} img/s"
+                 + ("  *best" if best else ""))
+
+
+
+
+def fit(config: RunConfig, data: Splits, out: str | Path | None = None, *, resume: bool = False,
+        progress: bool = True) -> VAE:
+    """Train a model on in-memory splits; with `out`, write a run folder (config, weights, metrics)."""
+    trainer = Trainer(config, data, out, resume=resume, progress=progress)  # bad input raises before any write
+    try:
+        return trainer.fit()
+    except BaseException:
+        if out is not None and not resume:
+            discard_unfinished_run(out)  # a run that never finished an epoch leaves no folder behind
+        raise

@@ -1,0 +1,42 @@
+"""Image grids as PNG, through Pillow (no torchvision here)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import VaelabError
+from ..train.checkpoint import atomic_path
+
+
+def grid_image(images: torch.Tensor, nrow: int | None = None, pad: int = 2, scale: int = 2) -> Image.Image:
+    """(N, C, H, W) or (N, H, W) values in [0, 1] -> one image, `nrow` per row, `scale` x upsampled."""
+    x = images.detach().float().cpu().clamp(0, 1)
+    if x.dim() == 3:
+        x = x[:, None]
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise VaelabError(f"cannot draw images of shape {tuple(images.shape)} as a grid (need 1 or 3 channels)")
+    n, c, h, w = x.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    canvas = np.ones((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), dtype=np.float32) * 0.5
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        canvas[:, top:top + h, left:left + w] = x[i].numpy()
+    arr = (canvas * 255 + 0.5).astype(np.uint8)
+    img = Image.fromarray(arr[0] if c == 1 else arr.transpose(1, 2, 0))
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
+    """Write a PNG grid atomically; the folder must exist."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise VaelabError(f"output folder does not exist: {path.parent}")
+    with atomic_path(path) as tmp:
+        grid_image(images, nrow).save(tmp, format="PNG")
+    return path
