@@ -111,54 +111,60 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------
     def fit(self) -> VAE:
+        """Train up to `config.train.epochs`, validating, checkpointing and logging after each epoch."""
+        if self.state["epoch"] >= self.config.train.epochs:
+            self.log(f"run already has {self.state['epoch']} epochs (asked for {self.config.train.epochs}); "
+                     "nothing to do")
+        for epoch in range(self.state["epoch"] + 1, self.config.train.epochs + 1):
+            self._end_epoch(epoch, self.train_epoch(epoch))
+        return self.model
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the shuffled training set. Returns the epoch's mean loss terms and its seconds."""
         cfg = self.config.train
         n = len(self.x_train)
         steps = math.ceil(n / cfg.batch_size)
         warmup_steps = int(round(cfg.kl_warmup * steps))
         use_bf16 = self.device.type == "cuda"
-        if self.state["epoch"] >= cfg.epochs:
-            self.log(f"run already has {self.state['epoch']} epochs (asked for {cfg.epochs}); nothing to do")
-        for epoch in range(self.state["epoch"] + 1, cfg.epochs + 1):
-            self.model.train()
-            terms_log = torch.zeros(steps, 3, device=self.device)  # loss, recon, reg per step; read rarely
-            sizes = torch.zeros(steps, 1, device=self.device)
-            perm = torch.randperm(n, generator=self.generator, device=self.device)
-            bar = progress_bar(steps, f"epoch {epoch}/{cfg.epochs}", self.progress, unit="batch")
-            start, checked = time.perf_counter(), 0
-            for i in range(steps):
-                idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-                x = presented(self.x_train[idx], self.config.data.binarize, self.generator)
-                beta = warmup_beta(self.config.model.beta, self.state["step"] + i, warmup_steps)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    terms = self.model(x, beta=beta, generator=self.generator)
-                self.optimizer.zero_grad(set_to_none=True)
-                terms.loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
-                self.optimizer.step()
-                terms_log[i] = torch.stack([terms.loss, terms.recon, terms.reg]).detach().float()
-                sizes[i] = len(idx)
-                if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:
-                    self._diverged(terms_log[checked:i + 1, 0].cpu(), checked, epoch)
-                    seen = min(n, (i + 1) * cfg.batch_size)
-                    bar.update(i + 1 - checked)
-                    bar.set_postfix(loss=f"{float(terms_log[i, 0]):.2f}",
-                                    img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
-                    checked = i + 1
-            seconds = time.perf_counter() - start
-            bar.close()
-            means = ((terms_log * sizes).sum(0) / n).tolist()
-            self.state["step"] += steps
-            self._end_epoch(epoch, means, seconds, n, beta)
-        return self.model
+        self.model.train()
+        terms_log = torch.zeros(steps, 3, device=self.device)  # loss, recon, reg per step; read rarely
+        sizes = torch.zeros(steps, 1, device=self.device)
+        perm = torch.randperm(n, generator=self.generator, device=self.device)
+        bar = progress_bar(steps, f"epoch {epoch}/{cfg.epochs}", self.progress, unit="batch")
+        start, checked, beta = time.perf_counter(), 0, 0.0
+        for i in range(steps):
+            idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            x = presented(self.x_train[idx], self.config.data.binarize, self.generator)
+            beta = warmup_beta(self.config.model.beta, self.state["step"] + i, warmup_steps)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                terms = self.model(x, beta=beta, generator=self.generator)
+            self.optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
+            self.optimizer.step()
+            terms_log[i] = torch.stack([terms.loss, terms.recon, terms.reg]).detach().float()
+            sizes[i] = len(idx)
+            if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:  # the only host synchronisation
+                self._diverged(terms_log[checked:i + 1, 0].cpu(), checked, epoch)
+                bar.update(i + 1 - checked)
+                seen = min(n, (i + 1) * cfg.batch_size)
+                bar.set_postfix(loss=f"{float(terms_log[i, 0]):.2f}",
+                                img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
+                checked = i + 1
+        seconds = time.perf_counter() - start
+        bar.close()
+        self.state["step"] += steps
+        loss, recon, reg = ((terms_log * sizes).sum(0) / n).tolist()
+        return {"loss": loss, "recon": recon, "reg": reg, "seconds": seconds, "beta": beta, "n": n}
 
-    def _end_epoch(self, epoch: int, means: list[float], seconds: float, n: int, beta: float) -> None:
+    def _end_epoch(self, epoch: int, result: dict[str, float]) -> None:
         if not self._weights_finite():
             raise TrainingDiverged(f"weights became non-finite in epoch {epoch}; "
                                    f"the checkpoint of epoch {self.state['epoch']} is kept. Try a lower --lr")
-        record = {"epoch": epoch, "step": self.state["step"], "train_loss": means[0], "train_recon": means[1],
-                  "train_reg": means[2], "beta": beta, "seconds": round(seconds, 3),
-                  "images_per_s": round(n / seconds, 1)}
+        record = {"epoch": epoch, "step": self.state["step"], "train_loss": result["loss"],
+                  "train_recon": result["recon"], "train_reg": result["reg"], "beta": result["beta"],
+                  "seconds": round(result["seconds"], 3), "images_per_s": round(result["n"] / result["seconds"], 1)}
         best = False
         if len(self.x_val):
             record.update(validation_loss(self.model, self.x_val, self.config))
@@ -176,8 +182,8 @@ class Trainer:
             with open(self.out / METRICS, "a") as f:
                 f.write(json.dumps(record) + "\n")
         val = f"  val {record['val_loss']:.2f}" if "val_loss" in record else ""
-        self.log(f"epoch {epoch}/{self.config.train.epochs}  train {means[0]:.2f} (recon {means[1]:.2f}, "
-                 f"reg {means[2]:.2f}){val}  {seconds:.1f}s  {record['images_per_s']:.0f} img/s"
+        self.log(f"epoch {epoch}/{self.config.train.epochs}  train {result['loss']:.2f} (recon {result['recon']:.2f}, "
+                 f"reg {result['reg']:.2f}){val}  {result['seconds']:.1f}s  {record['images_per_s']:.0f} img/s"
                  + ("  *best" if best else ""))
 
 
