@@ -1,0 +1,119 @@
+"""Every formula against torch.distributions, on random inputs."""
+import math
+
+import pytest
+import torch
+import torch.distributions as D
+
+from vaelab.config import ModelConfig
+from vaelab.distributions import (Bernoulli, ContinuousBernoulli, DiagonalGaussian, Gaussian,
+                                  continuous_bernoulli_log_norm, standard_normal_log_prob)
+from vaelab.models import VAE
+from vaelab.registry import likelihoods
+
+torch.set_default_dtype(torch.float64)  # compare formulas, not rounding
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def test_kl_matches_torch():
+    mu, logvar = torch.randn(64, 8) * 2, torch.randn(64, 8)
+    ours = DiagonalGaussian(mu, logvar).kl()
+    q = D.Independent(D.Normal(mu, torch.exp(0.5 * logvar)), 1)
+    p = D.Independent(D.Normal(torch.zeros(8), torch.ones(8)), 1)
+    torch.testing.assert_close(ours, D.kl_divergence(q, p))
+
+
+def test_posterior_and_prior_log_prob_match_torch():
+    mu, logvar, z = torch.randn(32, 5), torch.randn(32, 5), torch.randn(32, 5)
+    q = D.Independent(D.Normal(mu, torch.exp(0.5 * logvar)), 1)
+    torch.testing.assert_close(DiagonalGaussian(mu, logvar).log_prob(z), q.log_prob(z))
+    torch.testing.assert_close(standard_normal_log_prob(z), D.Independent(D.Normal(0.0, torch.ones(5)), 1).log_prob(z))
+
+
+def test_bernoulli_matches_torch_even_for_extreme_logits():
+    logits = torch.randn(16, 1, 4, 4) * 30
+    x = torch.bernoulli(torch.full_like(logits, 0.5))
+    expected = D.Independent(D.Bernoulli(logits=logits), 3).log_prob(x)
+    torch.testing.assert_close(Bernoulli(logits, 3).log_prob(x), expected)
+    assert torch.isfinite(Bernoulli(logits, 3).log_prob(x)).all()
+
+
+@pytest.mark.parametrize("scale", [1e-4, 0.05, 1.0, 5.0])
+def test_continuous_bernoulli_matches_torch(scale):
+    # torch clamps probabilities, so beyond |logit| ~ 30 it is the one that is off; see the next test.
+    logits = torch.randn(16, 30) * scale
+    x = torch.rand(16, 30)
+    expected = D.Independent(D.ContinuousBernoulli(logits=logits), 1).log_prob(x)
+    torch.testing.assert_close(ContinuousBernoulli(logits, 1).log_prob(x), expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(ContinuousBernoulli(logits, 1).mean, D.ContinuousBernoulli(logits=logits).mean,
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_continuous_bernoulli_is_normalised():
+    """Its density integrates to 1 over [0, 1] (trapezoid rule), which a missing log C would break."""
+    grid = torch.linspace(0, 1, 200001)
+    for logit in (-40.0, -8.0, -0.03, 0.0, 0.5, 6.0, 40.0):
+        dens = torch.exp(ContinuousBernoulli(torch.full_like(grid, logit), 0).log_prob(grid))
+        assert torch.trapezoid(dens, grid).item() == pytest.approx(1.0, abs=1e-6)
+    assert continuous_bernoulli_log_norm(torch.zeros(1)).item() == pytest.approx(math.log(2))
+
+
+def test_continuous_bernoulli_samples_have_the_right_mean():
+    logits = torch.tensor([-5.0, -0.05, 0.0, 0.05, 3.0, 80.0]).repeat(200_000, 1)
+    dist = ContinuousBernoulli(logits, 0)
+    x = dist.sample(torch.Generator().manual_seed(1))
+    assert ((x >= 0) & (x <= 1)).all()
+    torch.testing.assert_close(x.mean(0), dist.mean[0], atol=3e-3, rtol=0)
+
+
+def test_gaussian_matches_torch_with_scalar_and_per_pixel_variance():
+    loc, x = torch.randn(8, 3, 4), torch.randn(8, 3, 4)
+    for logvar in (torch.tensor(0.3), torch.randn(3, 4)):
+        expected = D.Independent(D.Normal(loc, torch.exp(0.5 * logvar).expand_as(loc)), 2).log_prob(x)
+        torch.testing.assert_close(Gaussian(loc, logvar, 2).log_prob(x), expected)
+
+
+def test_fixed_gaussian_likelihood_uses_its_sigma():
+    head = likelihoods.get("gaussian")((4,), sigma=0.1)
+    x, out = torch.randn(3, 4), torch.randn(3, 4)
+    torch.testing.assert_close(head(out).log_prob(x).double(),
+                               D.Independent(D.Normal(out, 0.1), 1).log_prob(x), rtol=1e-5, atol=1e-5)
+
+
+def test_reparameterised_samples_have_the_right_moments():
+    mu, logvar = torch.tensor([[1.5, -2.0, 0.0]]), torch.tensor([[0.0, math.log(4.0), math.log(0.01)]])
+    z = DiagonalGaussian(mu, logvar).rsample(torch.Generator().manual_seed(0), k=200_000)[:, 0]
+    torch.testing.assert_close(z.mean(0), mu[0], atol=0.02, rtol=0)
+    torch.testing.assert_close(z.var(0), logvar[0].exp(), rtol=0.02, atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+@pytest.mark.parametrize("likelihood", likelihoods.names())
+def test_gradients_reach_the_encoder_through_the_sample(arch, likelihood):
+    torch.set_default_dtype(torch.float32)
+    model = VAE(ModelConfig(arch=arch, shape=(1, 8, 8), latent_dim=3, hidden=(16,), channels=(4,),
+                            likelihood=likelihood))
+    x = torch.rand(5, 1, 8, 8).round()
+    # Only the reconstruction term: its gradient reaches the encoder solely through z = mu + sigma * eps.
+    qz = model.posterior(x)
+    z = qz.rsample(torch.Generator().manual_seed(0))
+    model.px(z).log_prob(x).sum().backward()
+    for name, p in model.encoder.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    torch.set_default_dtype(torch.float64)
+
+
+def test_autoencoder_has_a_point_mass_posterior():
+    torch.set_default_dtype(torch.float32)
+    model = VAE(ModelConfig(arch="mlp", shape=(6,), latent_dim=2, hidden=(8,), likelihood="gaussian",
+                            regularizer="none"))
+    mu, logvar = model.encode(torch.randn(4, 6))
+    assert torch.isneginf(logvar).all()
+    x = torch.randn(4, 6)
+    qz = model.posterior(x)
+    torch.testing.assert_close(qz.rsample(torch.Generator().manual_seed(3)), qz.mu)
+    torch.set_default_dtype(torch.float64)
