@@ -1,0 +1,32 @@
+"""The README's promises: its Python example runs as written, and CI runs its test command."""
+import re
+from pathlib import Path
+
+import torch
+
+from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.data import Splits
+from vaelab.train.trainer import fit
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_python_example_runs_as_written(tmp_path, capsys):
+    g = torch.Generator().manual_seed(0)
+    images = lambda n: (torch.rand(n, 1, 28, 28, generator=g) > 0.7).float()  # noqa: E731
+    config = RunConfig(data=DataConfig(name="tensors"),
+                       model=ModelConfig(arch="conv", shape=(1, 28, 28), latent_dim=4, channels=(4, 8)),
+                       train=TrainConfig(epochs=1, batch_size=32))
+    fit(config, Splits(images(64), images(32), images(32)), tmp_path / "demo", progress=False)
+    code = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+    assert 'vaelab.load("runs/demo")' in code
+    exec(compile(code.replace('"runs/demo"', repr(str(tmp_path / "demo"))), "README.md", "exec"), {})
+    assert "torch.Size([16, 4]) torch.Size([16, 1, 28, 28]) torch.Size([16, 1, 28, 28])" in capsys.readouterr().out
+
+
+def test_ci_runs_the_readme_test_command():
+    first_block = re.search(r"```bash\n(.*?)```", README, re.S).group(1)
+    assert "make demo" in first_block and "make test" in first_block
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, re.M)
