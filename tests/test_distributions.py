@@ -11,12 +11,15 @@ from vaelab.distributions import (Bernoulli, ContinuousBernoulli, DiagonalGaussi
 from vaelab.models import VAE
 from vaelab.registry import likelihoods
 
-torch.set_default_dtype(torch.float64)  # compare formulas, not rounding
-
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _float64_and_seed():
+    """Compare formulas, not rounding; restore the default so later test modules are unaffected."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
     torch.manual_seed(0)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def test_kl_matches_torch():
@@ -104,7 +107,6 @@ def test_gradients_reach_the_encoder_through_the_sample(arch, likelihood):
     model.px(z).log_prob(x).sum().backward()
     for name, p in model.encoder.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
-    torch.set_default_dtype(torch.float64)
 
 
 def test_autoencoder_has_a_point_mass_posterior():
@@ -116,4 +118,3 @@ def test_autoencoder_has_a_point_mass_posterior():
     x = torch.randn(4, 6)
     qz = model.posterior(x)
     torch.testing.assert_close(qz.rsample(torch.Generator().manual_seed(3)), qz.mu)
-    torch.set_default_dtype(torch.float64)

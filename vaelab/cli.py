@@ -225,7 +225,12 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     per_row = min(16, args.n)
     rows = []
     for i in range(0, args.n, per_row):  # each row of originals directly above its reconstructions
-        rows += [x[i:i + per_row], recon[i:i + per_row]]
+        originals, decoded = x[i:i + per_row], recon[i:i + per_row]
+        if len(originals) < per_row:  # a short last pair of rows: fill with background, or the grid wraps them
+            blank = (per_row - len(originals), *originals.shape[1:])
+            originals, decoded = torch.cat([originals, originals.new_full(blank, 0.5)]), \
+                torch.cat([decoded, decoded.new_full(blank, 0.5)])
+        rows += [originals, decoded]
     out = save_grid(_image_view(torch.cat(rows)), _writable(args.out or Path(args.run) / "reconstructions.png"),
                     nrow=per_row)
     print(f"wrote {out}")

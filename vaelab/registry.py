@@ -1,6 +1,7 @@
 """Names -> factories, in one place. The CLI's choices and the tests' parametrisations read these."""
 from __future__ import annotations
 
+import importlib
 from typing import Callable, Generic, TypeVar
 
 from .errors import VaelabError
@@ -9,9 +10,15 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, provider: str):
         self.kind = kind
+        self._provider = provider  # the module whose import registers the entries
         self._items: dict[str, T] = {}
+
+    def _entries(self) -> dict[str, T]:
+        if not self._items:
+            importlib.import_module(self._provider)
+        return self._items
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(item: T) -> T:
@@ -24,19 +31,19 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         try:
-            return self._items[name]
+            return self._entries()[name]
         except KeyError:
             raise VaelabError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
-        return sorted(self._items)
+        return sorted(self._entries())
 
     def __contains__(self, name: str) -> bool:
-        return name in self._items
+        return name in self._entries()
 
 
-likelihoods: Registry = Registry("likelihood")
-architectures: Registry = Registry("architecture")
-datasets: Registry = Registry("dataset")
+likelihoods: Registry = Registry("likelihood", "vaelab.likelihoods")
+architectures: Registry = Registry("architecture", "vaelab.nets")
+datasets: Registry = Registry("dataset", "vaelab.data.datasets")
 
 REGULARIZERS = ("kl", "l2", "none")  # VAE / beta-VAE, regularised AE (lambda*|z|^2), plain AE

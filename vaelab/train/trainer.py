@@ -73,6 +73,7 @@ class Trainer:
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         check_data_fits(config, data)
         self.device = pick_device(config.train.device)
+        self.creates_run_dir = out is not None and not resume and not Path(out).exists()
         self.out = prepare_run_dir(out, config, resume) if out is not None else None
 
         torch.manual_seed(config.train.seed)  # weight initialisation
@@ -196,6 +197,6 @@ def fit(config: RunConfig, data: Splits, out: str | Path | None = None, *, resum
     try:
         return trainer.fit()
     except BaseException:
-        if out is not None and not resume:
+        if trainer.creates_run_dir:
             discard_unfinished_run(out)  # a run that never finished an epoch leaves no folder behind
         raise
