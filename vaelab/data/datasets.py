@@ -105,11 +105,15 @@ def presented(x: Tensor, binarization: str, generator: torch.Generator | None = 
 
 
 def binarize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """One Bernoulli draw per pixel with the grey level as its probability."""
-    return torch.bernoulli(x, generator=generator)
+    """One Bernoulli draw per pixel with the grey level as its probability.
+
+    u < p with u ~ U[0, 1) on float32's 2^-24 grid: exact to float32's own resolution of p, and
+    about twice as fast on CPU as torch.bernoulli.
+    """
+    u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (u < x).to(x.dtype)
 
 
 def fixed_binarization(x: Tensor, seed: int = TEST_BINARIZATION_SEED) -> Tensor:
     """The same binarized copy every time: the set a reported likelihood refers to."""
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    return torch.bernoulli(x.cpu(), generator=g).to(x.device)
+    return binarize(x.cpu(), torch.Generator(device="cpu").manual_seed(seed)).to(x.device)
