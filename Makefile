@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= runs/demo
-DEMO_EPOCHS ?= 15
+DEMO_EPOCHS ?= 20
 DEMO_IWAE_K ?= 100
 
 .PHONY: setup demo test test-slow bench clean-venv

@@ -1,10 +1,49 @@
 """Convolutional encoder/decoder for (C, H, W) images: one stride-2 stage per entry of `channels`."""
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import VaelabError
 from ..registry import architectures
+
+# ConvTranspose2d(k=4, s=2, p=1) as a 3x3 convolution: output phase a (row parity) at input offset
+# dy uses kernel tap ky = _TAP[(a, dy)]; the pairs not listed contribute nothing.
+_TAP = {(0, -1): 3, (0, 0): 1, (1, 0): 2, (1, 1): 0}
+
+
+class Upsample2x(nn.ConvTranspose2d):
+    """ConvTranspose2d(kernel 4, stride 2, padding 1): the same parameters and result, faster to evaluate.
+
+    PyTorch's CPU transposed convolution is slow in the default memory layout, and slowest with
+    few output channels, which dominates IWAE evaluation (thousands of decodes per image). So,
+    without autograd on CPU: with few output channels, compute it as a 3x3 convolution producing
+    the four sub-pixel phases, then a pixel shuffle (Shi et al. 2016), the same sum in another
+    order; otherwise run it in channels-last layout (about 3x faster in oneDNN). With autograd the
+    standard kernel is kept: these forms make the backward pass slower than they save.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(in_channels, out_channels, kernel_size=4, stride=2, padding=1)
+        self.subpixel = 4 * out_channels <= in_channels
+
+    def subpixel_weight(self) -> Tensor:
+        """(C_in, C_out, 4, 4) transposed-conv weight -> (4 C_out, C_in, 3, 3) conv weight, phases last."""
+        w = self.weight
+        k = w.new_zeros(self.out_channels, 2, 2, self.in_channels, 3, 3)
+        for (a, dy), ky in _TAP.items():
+            for (b, dx), kx in _TAP.items():
+                k[:, a, b, :, dy + 1, dx + 1] = w[:, :, ky, kx].T
+        return k.reshape(4 * self.out_channels, self.in_channels, 3, 3)
+
+    def forward(self, h: Tensor) -> Tensor:  # (B, C_in, H, W) -> (B, C_out, 2H, 2W)
+        if torch.is_grad_enabled() or h.device.type != "cpu":
+            return super().forward(h)
+        if self.subpixel:
+            bias = self.bias.repeat_interleave(4) if self.bias is not None else None
+            return F.pixel_shuffle(F.conv2d(h, self.subpixel_weight(), bias, padding=1), 2)
+        return super().forward(h.contiguous(memory_format=torch.channels_last)).contiguous()
 
 
 class ConvEncoder(nn.Module):
@@ -32,7 +71,7 @@ class ConvDecoder(nn.Module):
         layers: list[nn.Module] = []
         widths = list(reversed(channels))
         for a, b in zip(widths, widths[1:] + [c_out]):
-            layers += [nn.ReLU(), nn.ConvTranspose2d(a, b, kernel_size=4, stride=2, padding=1)]
+            layers += [nn.ReLU(), Upsample2x(a, b)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:  # (..., L) -> (..., C, H, W)
