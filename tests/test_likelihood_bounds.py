@@ -117,3 +117,13 @@ def test_vae_class_is_shared_by_all_models():
     """The autoencoders are a flag of the same class, not copies."""
     for reg in ("kl", "l2", "none"):
         assert type(VAE(ModelConfig(arch="mlp", shape=(4,), latent_dim=2, regularizer=reg))) is VAE
+
+
+def test_an_autoencoder_reports_reconstruction_and_no_likelihood():
+    data = Splits(_blobs(256, 0), _blobs(64, 1), _blobs(64, 2))
+    config = RunConfig(data=DataConfig(name="tensors", binarize="none"),
+                       model=ModelConfig(arch="mlp", shape=(1, 8, 8), latent_dim=2, hidden=(16,), regularizer="l2"),
+                       train=TrainConfig(epochs=1, batch_size=64))
+    r = evaluate(fit(config, data, progress=False), config, data, iwae_k=50)
+    assert r["elbo"] is None and r["nll_iwae"] is None and r["kl"] is None
+    assert math.isfinite(r["recon"]) and r["recon"] > 0 and r["z_sq"] >= 0
