@@ -126,7 +126,7 @@ def _given(args: argparse.Namespace) -> dict[str, dict]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .config import RunConfig
+    from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from .data import load_splits
     from .train.run import read_config
     from .train.trainer import fit
@@ -134,20 +134,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     given = _given(args)
     if args.resume:
         config = read_config(args.out)
-        changed = [k for section, values in given.items() for k in values
+        changed = ["data" if k in ("name", "path") else k.replace("_", "-")
+                   for section, values in given.items() for k in values
                    if not (section == "train" and k in ("epochs", "device"))]
         if changed:
             raise VaelabError(f"--resume continues {args.out} as its config.json says; "
-                              f"only --epochs and --device may change (got --{changed[0].replace('_', '-')})")
+                              f"only --epochs and --device may change (got --{changed[0]})")
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, **given["train"]))
+        data = load_splits(config.data)
     else:
-        from .config import DataConfig, ModelConfig, TrainConfig
-
         data_config = DataConfig(**given["data"])
         data = load_splits(data_config)
         config = RunConfig(data=data_config, model=ModelConfig(shape=data.shape, **given["model"]),
                            train=TrainConfig(**given["train"]))
-    data = load_splits(config.data) if args.resume else data
     fit(config, data, args.out, resume=args.resume, progress=not args.quiet)
     print(f"run folder: {args.out}  (config.json, model.safetensors, metrics.jsonl, checkpoint.safetensors)")
     return 0

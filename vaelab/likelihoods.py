@@ -5,6 +5,8 @@ can be converted to bits per dimension) or a density.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -49,7 +51,7 @@ class FixedGaussianLikelihood(Likelihood):
 
     def __init__(self, shape: tuple[int, ...], sigma: float = 1.0):
         super().__init__(shape)
-        self.register_buffer("logvar", torch.tensor(2.0 * float(torch.log(torch.tensor(sigma)))))
+        self.register_buffer("logvar", torch.tensor(2.0 * math.log(sigma)))
 
     def forward(self, out: Tensor) -> Gaussian:
         return Gaussian(out, self.logvar, self.event_dims)

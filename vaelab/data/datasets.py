@@ -104,6 +104,13 @@ def presented(x: Tensor, binarization: str, generator: torch.Generator | None = 
     return binarize(x, generator) if generator is not None else fixed_binarization(x)
 
 
+@datasets.register("tensors")
+def in_memory_splits(config: DataConfig) -> Splits:
+    """Runs trained through the Python API on tensors record no file to reload."""
+    raise VaelabError("this run was trained on in-memory tensors (Python API), so there is no data to reload; "
+                      "evaluate it in Python with vaelab.metrics.likelihood.evaluate(model, config, splits)")
+
+
 def binarize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """One Bernoulli draw per pixel with the grey level as its probability.
 

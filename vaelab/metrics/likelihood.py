@@ -14,8 +14,9 @@ from torch import Tensor
 
 from ..config import RunConfig
 from ..data.datasets import TEST_BINARIZATION_SEED, Splits, presented
-from ..progress import progress_bar
+from ..errors import VaelabError
 from ..objectives import StreamingLogMeanExp
+from ..progress import progress_bar
 from ..registry import likelihoods
 
 DECODES_PER_PASS = 512  # decodes per pass: larger batches spill the CPU caches and run slower
@@ -33,8 +34,6 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
     if limit is not None:
         x_all = x_all[:limit]
     if len(x_all) == 0:
-        from ..errors import VaelabError
-
         raise VaelabError(f"the {split} split is empty")
     x_all = presented(x_all.to(device), config.data.binarize)
     g = torch.Generator(device=device).manual_seed(seed)

@@ -9,7 +9,6 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .. import nets  # noqa: F401  (registers the architectures)
 from ..config import ModelConfig
 from ..distributions import DiagonalGaussian, standard_normal_log_prob
 from ..likelihoods import Likelihood
