@@ -193,25 +193,14 @@ def test_val_size_zero_and_too_large(tiny_idx):
         load_splits(DataConfig(name="idx", path=str(tiny_idx), val_size=TINY_TRAIN))
 
 
-def test_non_uint8_images_are_refused(tiny_idx, tmp_path):
+@pytest.mark.parametrize("key,array,message", [
+    ("test_images", np.zeros((TINY_TEST, 8, 8), dtype=np.float32), "expected uint8 pixels"),
+    ("test_labels", np.zeros(TINY_TEST - 1, dtype=np.uint8), "expected \\(N, H, W\\) images and N labels"),
+    ("test_images", np.zeros((TINY_TEST, 6, 6), dtype=np.uint8), "train images are"),
+], ids=["non-uint8-images", "label-count-mismatch", "train-test-sizes-differ"])
+def test_inconsistent_files_are_refused(tiny_idx, tmp_path, key, array, message):
     folder = tmp_path / "copy"
     shutil.copytree(tiny_idx, folder)
-    write_idx(folder / TINY_FILES["test_images"], np.zeros((TINY_TEST, 8, 8), dtype=np.float32))
-    with pytest.raises(VaelabError, match="expected uint8 pixels"):
-        load_splits(DataConfig(name="idx", path=str(folder), val_size=TINY_VAL))
-
-
-def test_label_count_mismatch_is_refused(tiny_idx, tmp_path):
-    folder = tmp_path / "copy"
-    shutil.copytree(tiny_idx, folder)
-    write_idx(folder / TINY_FILES["test_labels"], np.zeros(TINY_TEST - 1, dtype=np.uint8))
-    with pytest.raises(VaelabError, match="expected \\(N, H, W\\) images and N labels"):
-        load_splits(DataConfig(name="idx", path=str(folder), val_size=TINY_VAL))
-
-
-def test_train_and_test_image_sizes_must_agree(tiny_idx, tmp_path):
-    folder = tmp_path / "copy"
-    shutil.copytree(tiny_idx, folder)
-    write_idx(folder / TINY_FILES["test_images"], np.zeros((TINY_TEST, 6, 6), dtype=np.uint8))
-    with pytest.raises(VaelabError, match="train images are"):
+    write_idx(folder / TINY_FILES[key], array)
+    with pytest.raises(VaelabError, match=message):
         load_splits(DataConfig(name="idx", path=str(folder), val_size=TINY_VAL))
