@@ -36,10 +36,17 @@ def _state(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_two_epochs_equal_one_plus_resume_one(tmp_path):
-    straight = fit(_config(2), DATA, tmp_path / "straight", progress=False)
-    fit(_config(1), DATA, tmp_path / "resumed", progress=False)
-    resumed = fit(_config(2), DATA, tmp_path / "resumed", resume=True, progress=False)
+def _on_byte_grid(s: Splits) -> Splits:
+    """The same images quantised to k/256, as MNIST's cache stores them (binarized from random bytes)."""
+    q = lambda x: (x * 256).floor().clamp(max=255) / 256  # noqa: E731
+    return Splits(q(s.train), q(s.val), q(s.test))
+
+
+@pytest.mark.parametrize("data", [DATA, _on_byte_grid(DATA)], ids=["float-levels", "byte-levels"])
+def test_two_epochs_equal_one_plus_resume_one(tmp_path, data):
+    straight = fit(_config(2), data, tmp_path / "straight", progress=False)
+    fit(_config(1), data, tmp_path / "resumed", progress=False)
+    resumed = fit(_config(2), data, tmp_path / "resumed", resume=True, progress=False)
     for key, value in _state(straight).items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=1e-6)
     # The metrics log has one line per epoch, the same in both runs.
@@ -47,6 +54,15 @@ def test_two_epochs_equal_one_plus_resume_one(tmp_path):
     ref = [json.loads(ln) for ln in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
     assert [ln["epoch"] for ln in lines] == [1, 2]
     assert lines[1]["train_loss"] == pytest.approx(ref[1]["train_loss"], abs=1e-5)
+
+
+def test_byte_levels_are_used_exactly_when_the_data_lie_on_the_256_grid():
+    from vaelab.train.trainer import Trainer
+
+    assert Trainer(_config(1), DATA, None, progress=False).train_levels is None
+    grid = _on_byte_grid(DATA)
+    levels = Trainer(_config(1), grid, None, progress=False).train_levels
+    assert levels is not None and torch.equal(levels.float() / 256, grid.train)
 
 
 def test_resume_drops_metric_lines_the_checkpoint_does_not_hold(tmp_path):

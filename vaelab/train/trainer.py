@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..config import RunConfig
-from ..data.datasets import Splits, presented
+from ..data.datasets import Splits, binarize_levels, byte_levels, presented
 from ..errors import TrainingDiverged, VaelabError
 from ..models import VAE
 from ..objectives import warmup_beta
@@ -82,6 +82,9 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.train.lr, fused=fused)
         self.generator = torch.Generator(device=self.device).manual_seed(config.train.seed)
         self.x_train = data.train.to(self.device)
+        # Dynamic binarization from uint8 levels where the data allow it: a quarter of the random
+        # numbers of the float path and a quarter of the bytes gathered per batch.
+        self.train_levels = byte_levels(self.x_train) if config.data.binarize == "dynamic" else None
         self.x_val = presented(data.val.to(self.device), config.data.binarize)
         self.state: dict[str, Any] = {"epoch": 0, "step": 0, "best_val": None, "best_epoch": None}
         if resume:
@@ -128,6 +131,11 @@ class Trainer:
                 f"loss became {value} at epoch {epoch}, step {step + 1} (global step "
                 f"{self.state['step'] + step + 1}); {kept}. Try a lower --lr, --grad-clip 10 or --kl-warmup")
 
+    def _training_batch(self, idx: Tensor) -> Tensor:
+        if self.train_levels is not None:
+            return binarize_levels(self.train_levels.index_select(0, idx), self.generator)
+        return presented(self.x_train.index_select(0, idx), self.config.data.binarize, self.generator)
+
     # --- the loop ------------------------------------------------------------------------------
     def fit(self) -> VAE:
         """Train up to `config.train.epochs`, validating, checkpointing and logging after each epoch."""
@@ -154,7 +162,7 @@ class Trainer:
         start, checked, beta = time.perf_counter(), 0, 0.0
         for i in range(steps):
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            x = presented(self.x_train.index_select(0, idx), self.config.data.binarize, self.generator)
+            x = self._training_batch(idx)
             beta = warmup_beta(self.config.model.beta, self.state["step"] + i, warmup_steps)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 terms = self.model(x, beta=beta, generator=self.generator)
