@@ -26,16 +26,22 @@ def _check(ok: bool, message: str) -> None:
 class DataConfig:
     """Where the examples come from and how they are presented to the likelihood."""
 
-    name: str = "mnist"  # "mnist", or "idx" with `path` (MNIST / Fashion-MNIST / KMNIST files)
+    name: str = "mnist"  # "mnist"; "idx" with `path` (MNIST / Fashion-MNIST / KMNIST files); "folder" with `path`
     path: str | None = None
     val_size: int = 10_000  # taken from the end of the training pool, in file order
     binarize: str = "dynamic"  # "dynamic": a fresh Bernoulli draw of the grey levels each time an image is seen
     allow_grey_bernoulli: bool = False  # train a Bernoulli likelihood on grey levels anyway (not a likelihood then)
+    image_size: int | None = None  # folder dataset: resize every image to this square size (else all must match)
 
     def __post_init__(self) -> None:
         _check(self.binarize in BINARIZATIONS, f"binarize must be one of {BINARIZATIONS}, got {self.binarize!r}")
         _check(self.val_size >= 0, f"val_size must be >= 0, got {self.val_size}")
         _check(self.name != "idx" or bool(self.path), "the idx dataset needs a path: --data idx:DIR")
+        _check(self.name != "folder" or bool(self.path), "the folder dataset needs a path: --data folder:DIR")
+        _check(self.image_size is None or (type(self.image_size) is int and self.image_size >= 1),
+               f"image size must be an integer >= 1, got {self.image_size!r}")
+        _check(self.image_size is None or self.name == "folder",
+               f"image size applies only to the folder dataset, not {self.name!r}")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class ModelConfig:
     regularizer: str = "kl"  # "kl" (VAE, beta-VAE), "l2" (lambda*|z|^2, regularised AE), "none" (AE)
     beta: float = 1.0
     lam: float = 1e-3  # weight of |z|^2 for the "l2" regulariser
+    classes: int = 0  # > 0: a conditional VAE; the one-hot label joins the encoder's and decoder's inputs
 
     def __post_init__(self) -> None:
         from .registry import architectures, likelihoods
@@ -71,6 +78,7 @@ class ModelConfig:
         _check(self.beta >= 0 and math.isfinite(self.beta), f"beta must be finite and >= 0, got {self.beta}")
         _check(self.lam >= 0 and math.isfinite(self.lam), f"lambda must be finite and >= 0, got {self.lam}")
         _check(self.sigma > 0 and math.isfinite(self.sigma), f"sigma must be finite and > 0, got {self.sigma}")
+        _check(self.classes >= 0, f"classes must be >= 0, got {self.classes}")
 
     @property
     def stochastic(self) -> bool:

@@ -30,9 +30,12 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
     """Evaluate a model on one split; every figure in nats per example."""
     model.eval()
     device = model.device
-    x_all, _ = data.split(split)
+    x_all, y_all = data.split(split)
     if limit is not None:
         x_all = x_all[:limit]
+        y_all = y_all[:limit] if y_all is not None else None
+    if model.conditional and y_all is None:
+        raise VaelabError(f"this conditional model needs labels, and the {split} split has none")
     if len(x_all) == 0:
         raise VaelabError(f"the {split} split is empty")
     x_all = presented(x_all.to(device), config.data.binarize)
@@ -45,19 +48,20 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
     bar = progress_bar(len(x_all), f"evaluate {split} (K={k})", progress, unit="img")
     for i in range(0, len(x_all), batch_size):
         x = x_all[i:i + batch_size]
-        qz = model.posterior(x)
+        cond = model.condition(y_all[i:i + batch_size]) if model.conditional else None
+        qz = model.posterior(x, cond)
         mus.append(qz.mu.float().cpu())
         if stochastic:
             stream, log_px_sum = StreamingLogMeanExp(), torch.zeros(len(x), dtype=torch.float64, device=device)
             for done in range(0, k, chunk):
-                log_w, log_px = model.log_weights(x, min(chunk, k - done), g, qz=qz)
+                log_w, log_px = model.log_weights(x, min(chunk, k - done), g, qz=qz, cond=cond)
                 stream.add(log_w)
                 log_px_sum += log_px.double().sum(0)
             nll.append(-stream.value().cpu())
             recon.append((-log_px_sum / k).cpu())
             reg.append(qz.kl().double().cpu())
         else:
-            recon.append(-model.px(qz.mu).log_prob(x).double().cpu())
+            recon.append(-model.px(qz.mu, cond).log_prob(x).double().cpu())
             reg.append((qz.mu.double() ** 2).sum(-1).cpu())
         bar.update(len(x))
     bar.close()
@@ -73,6 +77,8 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
         "active_units": int((mu.var(0) > ACTIVE_UNIT_THRESHOLD).sum()) if n > 1 else None,
         "latent_dim": config.model.latent_dim,
     }
+    if model.conditional:
+        result["conditional"] = "on the true labels: the figures are of -log p(x | y)"
     if stochastic:
         nll_t = torch.cat(nll)
         result.update({

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelConfig
@@ -28,25 +29,47 @@ class VAE(nn.Module):
         self.likelihood: Likelihood = likelihoods.get(config.likelihood)(config.shape, config.sigma)
 
     # --- the probabilistic model -------------------------------------------------------------
-    def posterior(self, x: Tensor) -> DiagonalGaussian:
-        """q(z|x). For the autoencoders, a point mass at mu (logvar = -inf)."""
-        h = self.encoder(x)  # (B, 2L) or (B, L)
+    @property
+    def conditional(self) -> bool:
+        return self.config.classes > 0
+
+    def condition(self, y: Tensor | None, n: int | None = None) -> Tensor | None:
+        """Labels (B,) -> the one-hot vector a conditional VAE's networks take; None for the others."""
+        if not self.conditional:
+            if y is not None:
+                raise ValueError("this model is not conditional: it takes no label")
+            return None
+        if y is None:
+            raise ValueError(f"this conditional model needs a label (0..{self.config.classes - 1}) per example")
+        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
+        if n is not None and len(y) == 1 and n > 1:
+            y = y.expand(n)
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.config.classes):
+            raise ValueError(f"labels must lie in 0..{self.config.classes - 1}, got {y.min().item()}..{y.max().item()}")
+        return F.one_hot(y, self.config.classes).float()
+
+    def posterior(self, x: Tensor, cond: Tensor | None = None) -> DiagonalGaussian:
+        """q(z|x) (q(z|x, y) given the one-hot `cond`). For the autoencoders, a point mass at mu (logvar = -inf)."""
+        h = self.encoder(x) if cond is None else self.encoder(x, cond)  # (B, 2L) or (B, L)
         if self.config.stochastic:
             mu, logvar = h.chunk(2, dim=-1)
         else:
             mu, logvar = h, torch.full_like(h, float("-inf"))
         return DiagonalGaussian(mu, logvar)
 
-    def px(self, z: Tensor):
-        """p(x|z) as a distribution with `log_prob`, `mean` and `sample`."""
+    def px(self, z: Tensor, cond: Tensor | None = None):
+        """p(x|z) (p(x|z, y) given the one-hot `cond`) as a distribution with `log_prob`, `mean` and `sample`."""
+        if cond is not None:  # z may carry leading sample axes (K, B, L); the label is per example
+            z = torch.cat([z, cond.expand(*z.shape[:-1], cond.shape[-1])], -1)
         return self.likelihood(self.decoder(z))
 
-    def forward(self, x: Tensor, beta: float | None = None, generator: torch.Generator | None = None) -> LossTerms:
+    def forward(self, x: Tensor, beta: float | None = None, generator: torch.Generator | None = None,
+                cond: Tensor | None = None) -> LossTerms:
         """Negative ELBO (or the autoencoder's loss) and its terms, batch means in nats per example."""
         cfg = self.config
-        qz = self.posterior(x)
+        qz = self.posterior(x, cond)
         z = qz.rsample(generator) if cfg.stochastic else qz.mu
-        recon = -self.px(z).log_prob(x)  # (B,)
+        recon = -self.px(z, cond).log_prob(x)  # (B,)
         if cfg.regularizer == "kl":
             reg = qz.kl()
             weight = cfg.beta if beta is None else beta
@@ -60,14 +83,14 @@ class VAE(nn.Module):
         return LossTerms(loss=recon + weight * reg, recon=recon, reg=reg)
 
     def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None,
-                    qz: DiagonalGaussian | None = None) -> tuple[Tensor, Tensor]:
+                    qz: DiagonalGaussian | None = None, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Importance log-weights log p(x, z_k) - log q(z_k|x) for z_k ~ q(z|x): (k, B); also log p(x|z_k)."""
-        qz = self.posterior(x) if qz is None else qz
+        qz = self.posterior(x, cond) if qz is None else qz
         z = qz.rsample(generator, k=k)  # (k, B, L)
-        log_px = self.px(z).log_prob(x)  # (k, B)
+        log_px = self.px(z, cond).log_prob(x)  # (k, B)
         return log_px + standard_normal_log_prob(z) - qz.log_prob(z), log_px
 
-    # --- the user-facing API -----------------------------------------------------------------
+    # --- the user-facing API: labels `y` are for conditional models only ------------------------
     def _as_batch(self, x: Tensor) -> Tensor:
         x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
         size = math.prod(self.shape)
@@ -81,26 +104,31 @@ class VAE(nn.Module):
         return next(self.parameters()).device
 
     @torch.no_grad()
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """x: (B, *shape) (or anything that reshapes to it) -> (mu, logvar), each (B, L)."""
-        qz = self.posterior(self._as_batch(x))
+        x = self._as_batch(x)
+        qz = self.posterior(x, self.condition(y, len(x)))
         return qz.mu, qz.logvar
 
     @torch.no_grad()
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """z: (B, L) -> the mean of p(x|z), (B, *shape); for Bernoulli pixels, their probabilities."""
-        return self.px(torch.as_tensor(z, dtype=torch.float32, device=self.device)).mean
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        z = z[None] if z.dim() == 1 else z
+        if z.dim() != 2 or z.shape[-1] != self.latent_dim:
+            raise ValueError(f"expected latents of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        return self.px(z, self.condition(y, len(z))).mean
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-        """Decode n draws z ~ N(0, temperature^2 I): (n, *shape)."""
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+               y: Tensor | int | None = None) -> Tensor:
+        """Decode n draws z ~ N(0, temperature^2 I): (n, *shape); a conditional model needs labels y (or one)."""
         where = generator.device if generator is not None else self.device
         z = torch.randn((n, self.latent_dim), generator=generator, device=where) * temperature
-        return self.decode(z.to(self.device))
+        return self.decode(z.to(self.device), y)
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Decode the posterior mean of each example: (B, *shape)."""
-        mu, _ = self.encode(x)
-        return self.decode(mu)
-
+        mu, _ = self.encode(x, y)
+        return self.decode(mu, y)

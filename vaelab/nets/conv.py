@@ -47,7 +47,10 @@ class Upsample2x(nn.ConvTranspose2d):
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], out_features: int):
+    """`cond_features` extra inputs (a conditional VAE's one-hot label) join the flattened conv features."""
+
+    def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], out_features: int,
+                 cond_features: int = 0):
         super().__init__()
         c, h, w = shape
         layers: list[nn.Module] = []
@@ -55,10 +58,11 @@ class ConvEncoder(nn.Module):
             layers += [nn.Conv2d(c, width, kernel_size=4, stride=2, padding=1), nn.ReLU()]
             c, h, w = width, h // 2, w // 2
         self.features = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Linear(c * h * w, out_features)
+        self.head = nn.Linear(c * h * w + cond_features, out_features)
 
-    def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, out_features)
-        return self.head(self.features(x))
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:  # (B, C, H, W) -> (B, out_features)
+        h = self.features(x)
+        return self.head(h if cond is None else torch.cat([h, cond], -1))
 
 
 class ConvDecoder(nn.Module):
@@ -91,6 +95,6 @@ def build_conv(config, out_features: int):
             f"({len(config.channels)} stride-2 stages); got shape {shape}. Use --model mlp or fewer --channels"
         )
     return (
-        ConvEncoder(shape, config.channels, out_features),
-        ConvDecoder(shape, config.channels, config.latent_dim),
+        ConvEncoder(shape, config.channels, out_features, config.classes),
+        ConvDecoder(shape, config.channels, config.latent_dim + config.classes),
     )

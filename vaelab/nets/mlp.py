@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 from ..registry import architectures
@@ -18,12 +19,15 @@ def _stack(sizes: list[int]) -> nn.Sequential:
 
 
 class MLPEncoder(nn.Module):
-    def __init__(self, shape: tuple[int, ...], hidden: tuple[int, ...], out_features: int):
-        super().__init__()
-        self.net = _stack([math.prod(shape), *hidden, out_features])
+    """`cond_features` extra inputs (a conditional VAE's one-hot label) join the flattened pixels."""
 
-    def forward(self, x: Tensor) -> Tensor:  # (B, *shape) -> (B, out_features)
-        return self.net(x.flatten(1))
+    def __init__(self, shape: tuple[int, ...], hidden: tuple[int, ...], out_features: int, cond_features: int = 0):
+        super().__init__()
+        self.net = _stack([math.prod(shape) + cond_features, *hidden, out_features])
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:  # (B, *shape) -> (B, out_features)
+        h = x.flatten(1)
+        return self.net(h if cond is None else torch.cat([h, cond], -1))
 
 
 class MLPDecoder(nn.Module):
@@ -39,6 +43,6 @@ class MLPDecoder(nn.Module):
 @architectures.register("mlp")
 def build_mlp(config, out_features: int):
     return (
-        MLPEncoder(config.shape, config.hidden, out_features),
-        MLPDecoder(config.shape, config.hidden, config.latent_dim),
+        MLPEncoder(config.shape, config.hidden, out_features, config.classes),
+        MLPDecoder(config.shape, config.hidden, config.latent_dim + config.classes),
     )

@@ -49,17 +49,27 @@ def check_data_fits(config: RunConfig, data: Splits) -> None:
             raise VaelabError(
                 "a Bernoulli likelihood on grey-level pixels is not a likelihood; use --binarize dynamic, "
                 "--likelihood cbernoulli or gaussian, or --allow-grey-bernoulli if you mean it")
+    classes = config.model.classes
+    if classes:
+        for split in ("train", "val"):
+            x, y = data.split(split)
+            if y is None and len(x):
+                raise VaelabError(f"a conditional VAE needs labels, and this data's {split} split has none")
+            if y is not None and len(y) and (int(y.min()) < 0 or int(y.max()) >= classes):
+                raise VaelabError(f"a conditional VAE with {classes} classes needs labels 0..{classes - 1}; "
+                                  f"the {split} split has {int(y.min())}..{int(y.max())}")
 
 
 @torch.no_grad()
-def validation_loss(model: VAE, x: Tensor, config: RunConfig, batch_size: int = 1000) -> dict[str, float]:
+def validation_loss(model: VAE, x: Tensor, config: RunConfig, batch_size: int = 1000,
+                    cond: Tensor | None = None) -> dict[str, float]:
     """Negative ELBO on held-out data, one posterior sample from a fixed seed, so epochs compare."""
     model.eval()
     g = torch.Generator(device=x.device).manual_seed(config.train.seed + 1)
     totals = torch.zeros(3, dtype=torch.float64, device=x.device)
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        t = model(xb, generator=g)
+        t = model(xb, generator=g, cond=cond[i:i + batch_size] if cond is not None else None)
         totals += torch.stack([t.loss, t.recon, t.reg]).double() * len(xb)
     model.train()
     loss, recon, reg = (totals / len(x)).tolist()
@@ -86,6 +96,10 @@ class Trainer:
         # numbers of the float path and a quarter of the bytes gathered per batch.
         self.train_levels = byte_levels(self.x_train) if config.data.binarize == "dynamic" else None
         self.x_val = presented(data.val.to(self.device), config.data.binarize)
+        # A conditional model's one-hot labels, made once (checked above), so a step never syncs to check them.
+        conditional = config.model.classes > 0
+        self.c_train = self.model.condition(data.train_labels) if conditional else None
+        self.c_val = self.model.condition(data.val_labels) if conditional and len(data.val) else None
         self.state: dict[str, Any] = {"epoch": 0, "step": 0, "best_val": None, "best_epoch": None}
         if resume:
             self.state = load_checkpoint(self.out / CHECKPOINT, self.model, self.optimizer, self.generator)
@@ -163,9 +177,10 @@ class Trainer:
         for i in range(steps):
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             x = self._training_batch(idx)
+            cond = self.c_train.index_select(0, idx) if self.c_train is not None else None
             beta = warmup_beta(self.config.model.beta, self.state["step"] + i, warmup_steps)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                terms = self.model(x, beta=beta, generator=self.generator)
+                terms = self.model(x, beta=beta, generator=self.generator, cond=cond)
             self.optimizer.zero_grad(set_to_none=True)
             terms.loss.backward()
             if cfg.grad_clip > 0:
@@ -195,7 +210,7 @@ class Trainer:
                   "seconds": round(result["seconds"], 3), "images_per_s": round(result["n"] / result["seconds"], 1)}
         best = False
         if len(self.x_val):
-            record.update(validation_loss(self.model, self.x_val, self.config))
+            record.update(validation_loss(self.model, self.x_val, self.config, cond=self.c_val))
             best = self.state["best_val"] is None or record["val_loss"] < self.state["best_val"]
         else:
             best = True  # no validation split: keep the latest weights
