@@ -152,14 +152,20 @@ def smoke_reconstruct(tiny_run, tiny_idx, tmp_path, capsys):
 SMOKE = {"train": smoke_train, "evaluate": smoke_evaluate, "sample": smoke_sample, "reconstruct": smoke_reconstruct}
 
 
+def _all_smoke_tests() -> dict:
+    from test_latent_cli import LATENT_SMOKE  # imported late: that module imports helpers from this one
+
+    return {**SMOKE, **LATENT_SMOKE}
+
+
 def test_every_command_has_a_smoke_test():
-    assert sorted(COMMANDS) == sorted(SMOKE), "add a smoke_<command> function to SMOKE for each new command"
+    assert sorted(COMMANDS) == sorted(_all_smoke_tests()), "add a smoke_<command> function for each new command"
 
 
-@pytest.mark.parametrize("command", sorted(SMOKE))
+@pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_smoke(command, tiny_run, tiny_idx, tmp_path, capsys):
     before = snapshot(tiny_run)
-    SMOKE[command](tiny_run, tiny_idx, tmp_path, capsys)
+    _all_smoke_tests()[command](tiny_run, tiny_idx, tmp_path, capsys)
     assert snapshot(tiny_run) == before  # the shared run is never changed
 
 

@@ -7,12 +7,18 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_common import as_images, load_run, writable_path
+from .cli_latent import COMMANDS as latent_commands
+from .cli_latent import EPILOGS as latent_epilogs
+from .cli_latent import add_commands as add_latent_commands
 from .errors import VaelabError
 
 EPILOGS = {
     "train": """examples:
   vaelab train --data mnist --model conv --latent-dim 16 --epochs 10 --out runs/mnist-conv
   vaelab train --data idx:~/fashion-mnist --likelihood cbernoulli --binarize none --out runs/fashion
+  vaelab train --data folder:~/celeba --image-size 64 --likelihood cbernoulli --binarize none --out runs/celeba
+  vaelab train --conditional --out runs/cvae             # conditional VAE: vaelab sample runs/cvae --label 7
   vaelab train --regularizer none --out runs/ae            # plain autoencoder, same networks
   vaelab train --resume --out runs/mnist-conv --epochs 20  # continue a run (or a killed one)""",
     "evaluate": """examples:
@@ -22,6 +28,7 @@ EPILOGS = {
   vaelab sample runs/mnist-conv -n 64 --temperature 0.8 --seed 1 --out samples.png""",
     "reconstruct": """example:
   vaelab reconstruct runs/mnist-conv -n 16 --out recon.png   # originals above reconstructions""",
+    **latent_epilogs,
 }
 
 
@@ -51,8 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder to create (or continue, with --resume)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     d = t.add_argument_group("data")
-    d.add_argument("--data", help="mnist (default) or idx:DIR, a folder of MNIST-format IDX files")
+    d.add_argument("--data", help="mnist (default), idx:DIR (MNIST-format IDX files) or folder:DIR "
+                                  "(image files; one subfolder per class gives labels)")
     d.add_argument("--val-size", type=int, help="examples held out for validation (default 10000)")
+    d.add_argument("--image-size", type=int, metavar="N",
+                   help="folder:DIR only: resize every image to NxN (default: keep; then all sizes must match)")
     d.add_argument("--binarize", choices=["dynamic", "none"],
                    help="dynamic: fresh Bernoulli draw of the grey levels each epoch (default); none: raw pixels")
     d.add_argument("--allow-grey-bernoulli", action="store_true", default=None,
@@ -68,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="kl: VAE (default); l2: lambda*|z|^2 regularised AE; none: plain AE")
     m.add_argument("--beta", type=float, help="weight of the KL term; >1 gives a beta-VAE (default 1)")
     m.add_argument("--lam", type=float, help="lambda of the l2 regulariser (default 0.001)")
+    m.add_argument("--conditional", action="store_true", default=None,
+                   help="conditional VAE: the label goes into encoder and decoder (sample with --label)")
     o = t.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, help="epochs to train (with --resume: the new total) (default 10)")
     o.add_argument("--batch-size", type=int, help="default 128")
@@ -95,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior draws (default 1)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--label", type=int, help="class to generate (conditional runs; default: one column per class)")
     s.add_argument("--out", help="PNG file (default RUN/samples.png)")
 
     r = command("reconstruct", "Draw test examples above their reconstructions (decoded posterior means).")
@@ -103,12 +116,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--split", default="test", choices=["train", "val", "test"])
     r.add_argument("--start", type=int, default=0, help="index of the first example (default 0)")
     r.add_argument("--out", help="PNG file (default RUN/reconstructions.png)")
+
+    add_latent_commands(command, _ints)
     return p
 
 
 # --- train ----------------------------------------------------------------------------------------
 _SECTIONS = {
-    "data": ("val_size", "binarize", "allow_grey_bernoulli"),
+    "data": ("val_size", "binarize", "allow_grey_bernoulli", "image_size"),
     "model": ("arch", "latent_dim", "hidden", "channels", "likelihood", "sigma", "regularizer", "beta", "lam"),
     "train": ("epochs", "batch_size", "lr", "seed", "kl_warmup", "grad_clip", "device"),
 }
@@ -137,6 +152,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         changed = ["data" if k in ("name", "path") else k.replace("_", "-")
                    for section, values in given.items() for k in values
                    if not (section == "train" and k in ("epochs", "device"))]
+        if args.conditional:
+            changed.append("conditional")
         if changed:
             raise VaelabError(f"--resume continues {args.out} as its config.json says; "
                               f"only --epochs and --device may change (got --{changed[0]})")
@@ -145,6 +162,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         data_config = DataConfig(**given["data"])
         data = load_splits(data_config)
+        if args.conditional:
+            if data.train_labels is None:
+                raise VaelabError(f"--conditional needs labelled data; {args.data or 'mnist'} has no labels")
+            given["model"]["classes"] = int(data.train_labels.max()) + 1
         config = RunConfig(data=data_config, model=ModelConfig(shape=data.shape, **given["model"]),
                            train=TrainConfig(**given["train"]))
     fit(config, data, args.out, resume=args.resume, progress=not args.quiet)
@@ -163,14 +184,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise VaelabError(f"--iwae-k must be at least 1, got {args.iwae_k}")
     if args.batch_size < 1:
         raise VaelabError(f"--batch-size must be at least 1, got {args.batch_size}")
-    model = _load(args.run, pick_device(args.device))
+    model = load_run(args.run, pick_device(args.device))
     data = load_splits(model.run_config.data)
     result = evaluate(model, model.run_config, data, split=args.split, iwae_k=args.iwae_k,
                       batch_size=args.batch_size, seed=args.seed, limit=args.limit, progress=not args.quiet)
     result["run"] = str(args.run)
     text = json.dumps(result, indent=2)
     if args.out:
-        atomic_write_text(_writable(args.out), text + "\n")
+        atomic_write_text(writable_path(args.out), text + "\n")
     print(text if args.json else _table(result))
     return 0
 
@@ -201,10 +222,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise VaelabError(f"-n must be at least 1, got {args.n}")
     if not args.temperature > 0:
         raise VaelabError(f"--temperature must be > 0, got {args.temperature}")
-    model = _load(args.run)
-    images = model.sample(args.n, args.temperature, torch.Generator().manual_seed(args.seed))
-    out = save_grid(_image_view(images), _writable(args.out or Path(args.run) / "samples.png"))
-    print(f"wrote {out}")
+    model = load_run(args.run)
+    nrow, labels = None, None
+    if args.label is not None:
+        if not model.conditional:
+            raise VaelabError("--label is for conditional runs (vaelab train --conditional); this run is not")
+        labels = torch.full((args.n,), args.label)
+    elif model.conditional:  # one column per class
+        nrow, labels = model.config.classes, torch.arange(args.n) % model.config.classes
+    images = model.sample(args.n, args.temperature, torch.Generator().manual_seed(args.seed), y=labels)
+    out = save_grid(as_images(images), writable_path(args.out or Path(args.run) / "samples.png"), nrow=nrow)
+    print(f"wrote {out}" + (" (one column per class)" if nrow else ""))
     return 0
 
 
@@ -214,13 +242,13 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .data import load_splits
     from .viz.grid import save_grid
 
-    model = _load(args.run)
-    x, _ = load_splits(model.run_config.data).split(args.split)
+    model = load_run(args.run)
+    x, y = load_splits(model.run_config.data).split(args.split)
     if args.n < 1 or args.start < 0 or args.start + args.n > len(x):
         raise VaelabError(f"examples {args.start}..{args.start + args.n - 1} are outside the {args.split} split "
                           f"({len(x)} examples)")
     x = x[args.start:args.start + args.n]
-    recon = model.reconstruct(x)
+    recon = model.reconstruct(x, y[args.start:args.start + args.n] if model.conditional else None)
     per_row = min(16, args.n)
     rows = []
     for i in range(0, args.n, per_row):  # each row of originals directly above its reconstructions
@@ -230,37 +258,32 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             originals, decoded = torch.cat([originals, originals.new_full(blank, 0.5)]), \
                 torch.cat([decoded, decoded.new_full(blank, 0.5)])
         rows += [originals, decoded]
-    out = save_grid(_image_view(torch.cat(rows)), _writable(args.out or Path(args.run) / "reconstructions.png"),
+    out = save_grid(as_images(torch.cat(rows)), writable_path(args.out or Path(args.run) / "reconstructions.png"),
                     nrow=per_row)
     print(f"wrote {out}")
     return 0
 
 
-def _image_view(x):
-    """Flat (tabular) examples cannot be drawn; images pass through."""
-    if x.dim() != 4:
-        raise VaelabError(f"this run's examples have shape {tuple(x.shape[1:])}, which is not an image")
-    return x
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "reconstruct": cmd_reconstruct,
+            **latent_commands}
 
 
-def _load(run, device="cpu"):
-    from .train.run import load
-
-    return load(run, device=str(device))
+NUMBER_LIST_OPTIONS = ("--alpha",)  # they take lists such as -2,-1,0,1,2
 
 
-def _writable(path) -> Path:
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise VaelabError(f"output folder does not exist: {path.parent}")
-    return path
-
-
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "reconstruct": cmd_reconstruct}
+def _join_negative_lists(argv: list[str]) -> list[str]:
+    """`--alpha -2,-1,0` -> `--alpha=-2,-1,0`: argparse would read "-2,-1,0" as an unknown option."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in NUMBER_LIST_OPTIONS and token[:1] == "-" and token[1:2].isdigit():
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_join_negative_lists(sys.argv[1:] if argv is None else list(argv)))
     try:
         return COMMANDS[args.command](args)
     except VaelabError as e:

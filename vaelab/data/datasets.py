@@ -29,6 +29,7 @@ class Splits:
     val_labels: Tensor | None = None
     test_labels: Tensor | None = None
     name: str = "tensors"
+    files: dict[str, list[str]] | None = None  # {"train": [...], ...}: each example's file, where it has one
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -146,3 +147,6 @@ def binarize_levels(levels: Tensor, generator: torch.Generator | None = None) ->
 def fixed_binarization(x: Tensor, seed: int = TEST_BINARIZATION_SEED) -> Tensor:
     """The same binarized copy every time: the set a reported likelihood refers to."""
     return binarize(x.cpu(), torch.Generator(device="cpu").manual_seed(seed)).to(x.device)
+
+
+from . import folder as _folder  # noqa: E402,F401  registers "folder"; last, as it imports Splits from here

@@ -10,7 +10,6 @@ import math
 import time
 
 import torch
-from torch import Tensor
 
 from ..config import RunConfig
 from ..data.datasets import TEST_BINARIZATION_SEED, Splits, presented

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..distributions import DiagonalGaussian, standard_normal_log_prob
+from ..errors import InputError
 from ..likelihoods import Likelihood
 from ..objectives import LossTerms
 from ..registry import architectures, likelihoods
@@ -37,15 +38,15 @@ class VAE(nn.Module):
         """Labels (B,) -> the one-hot vector a conditional VAE's networks take; None for the others."""
         if not self.conditional:
             if y is not None:
-                raise ValueError("this model is not conditional: it takes no label")
+                raise InputError("this model is not conditional: it takes no label")
             return None
         if y is None:
-            raise ValueError(f"this conditional model needs a label (0..{self.config.classes - 1}) per example")
+            raise InputError(f"this conditional model needs a label (0..{self.config.classes - 1}) per example")
         y = torch.as_tensor(y, device=self.device).long().reshape(-1)
         if n is not None and len(y) == 1 and n > 1:
             y = y.expand(n)
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.config.classes):
-            raise ValueError(f"labels must lie in 0..{self.config.classes - 1}, got {y.min().item()}..{y.max().item()}")
+            raise InputError(f"labels must lie in 0..{self.config.classes - 1}, got {y.min().item()}..{y.max().item()}")
         return F.one_hot(y, self.config.classes).float()
 
     def posterior(self, x: Tensor, cond: Tensor | None = None) -> DiagonalGaussian:
@@ -96,7 +97,7 @@ class VAE(nn.Module):
         size = math.prod(self.shape)
         n = x.numel() // size
         if n == 0 or n * size != x.numel():
-            raise ValueError(f"expected examples of shape {self.shape}, got a tensor of shape {tuple(x.shape)}")
+            raise InputError(f"expected examples of shape {self.shape}, got a tensor of shape {tuple(x.shape)}")
         return x.reshape(n, *self.shape)
 
     @property
@@ -116,7 +117,7 @@ class VAE(nn.Module):
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         z = z[None] if z.dim() == 1 else z
         if z.dim() != 2 or z.shape[-1] != self.latent_dim:
-            raise ValueError(f"expected latents of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+            raise InputError(f"expected latents of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         return self.px(z, self.condition(y, len(z))).mean
 
     @torch.no_grad()

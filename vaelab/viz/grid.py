@@ -40,3 +40,29 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -
     with atomic_path(path) as tmp:
         grid_image(images, nrow).save(tmp, format="PNG")
     return path
+
+
+def save_labelled_rows(rows: torch.Tensor, labels: list[str], path: str | Path, header: str = "") -> Path:
+    """(R, C, ...) images, one text label per row drawn to the left (and an optional header line above)."""
+    from PIL import ImageDraw, ImageFont
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise VaelabError(f"output folder does not exist: {path.parent}")
+    r, c = rows.shape[:2]
+    grid = grid_image(rows.reshape(r * c, *rows.shape[2:]), nrow=c)
+    font = ImageFont.load_default()
+    text_width = max([int(font.getlength(t)) for t in labels] + [0]) + 12
+    header_height = 18 if header else 0
+    canvas = Image.new(grid.mode, (grid.width + text_width, grid.height + header_height), color=255 if grid.mode == "L" else (255, 255, 255))
+    canvas.paste(grid, (text_width, header_height))
+    draw = ImageDraw.Draw(canvas)
+    ink = 0 if grid.mode == "L" else (0, 0, 0)
+    row_height = grid.height / r
+    for i, text in enumerate(labels):
+        draw.text((4, header_height + (i + 0.5) * row_height - 6), text, fill=ink, font=font)
+    if header:
+        draw.text((4, 3), header, fill=ink, font=font)
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, format="PNG")
+    return path

@@ -1,0 +1,1 @@
+"""What the latent space lets you do: paths, traversals, attribute arithmetic, maps, export and search."""
