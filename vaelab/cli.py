@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--data", help="mnist (default), idx:DIR (MNIST-format IDX files) or folder:DIR "
                                   "(image files; one subfolder per class gives labels)")
     d.add_argument("--val-size", type=int, help="examples held out for validation (default 10000)")
+    d.add_argument("--classes", type=_ints, help="keep only these labels, e.g. 1,8 (default: all)")
     d.add_argument("--image-size", type=int, metavar="N",
                    help="folder:DIR only: resize every image to NxN (default: keep; then all sizes must match)")
     d.add_argument("--binarize", choices=["dynamic", "none"],
@@ -123,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 
 # --- train ----------------------------------------------------------------------------------------
 _SECTIONS = {
-    "data": ("val_size", "binarize", "allow_grey_bernoulli", "image_size"),
+    "data": ("val_size", "binarize", "allow_grey_bernoulli", "image_size", "classes"),
     "model": ("arch", "latent_dim", "hidden", "channels", "likelihood", "sigma", "regularizer", "beta", "lam"),
     "train": ("epochs", "batch_size", "lr", "seed", "kl_warmup", "grad_clip", "device"),
 }

@@ -32,6 +32,7 @@ class DataConfig:
     binarize: str = "dynamic"  # "dynamic": a fresh Bernoulli draw of the grey levels each time an image is seen
     allow_grey_bernoulli: bool = False  # train a Bernoulli likelihood on grey levels anyway (not a likelihood then)
     image_size: int | None = None  # folder dataset: resize every image to this square size (else all must match)
+    classes: tuple[int, ...] | None = None  # keep only the examples with these labels (e.g. digits 1 and 8)
 
     def __post_init__(self) -> None:
         _check(self.binarize in BINARIZATIONS, f"binarize must be one of {BINARIZATIONS}, got {self.binarize!r}")
@@ -42,6 +43,9 @@ class DataConfig:
                f"image size must be an integer >= 1, got {self.image_size!r}")
         _check(self.image_size is None or self.name == "folder",
                f"image size applies only to the folder dataset, not {self.name!r}")
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
+            _check(len(self.classes) > 0, "--classes needs at least one label")
 
 
 @dataclass(frozen=True)

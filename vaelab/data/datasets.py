@@ -52,7 +52,27 @@ def parse_data_spec(spec: str) -> tuple[str, str | None]:
 
 
 def load_splits(config: DataConfig) -> Splits:
-    return datasets.get(config.name)(config)
+    splits = datasets.get(config.name)(config)
+    return keep_classes(splits, config.classes) if config.classes is not None else splits
+
+
+def keep_classes(s: Splits, classes: tuple[int, ...]) -> Splits:
+    """Only the examples whose label is one of `classes`, in every split (labels keep their values)."""
+    if s.train_labels is None:
+        raise VaelabError(f"--classes needs labelled data; the {s.name} data has no labels")
+    wanted = torch.tensor(classes)
+    missing = [c for c in classes if not (s.train_labels == c).any()]
+    if missing:
+        raise VaelabError(f"no training example has label {missing[0]} (labels are "
+                          f"{int(s.train_labels.min())}..{int(s.train_labels.max())})")
+    parts, files = {}, ({} if s.files is not None else None)
+    for split in ("train", "val", "test"):
+        x, y = s.split(split)
+        keep = torch.isin(y, wanted) if y is not None else torch.zeros(len(x), dtype=torch.bool)
+        parts[split], parts[f"{split}_labels"] = x[keep], (y[keep] if y is not None else None)
+        if files is not None:
+            files[split] = [f for f, k in zip(s.files[split], keep.tolist()) if k]
+    return Splits(**parts, name=s.name, files=files)
 
 
 def _hold_out(images: Tensor, labels: Tensor, val_size: int, name: str):
