@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
+import re
 import zlib
 from pathlib import Path
 
@@ -306,11 +304,7 @@ def test_attribute_mask_on_a_folder_split(tmp_path):
 
 
 # --- the command line ------------------------------------------------------------------------------
-def vaelab_cli(*args, cwd) -> subprocess.CompletedProcess:
-    """`python -m vaelab` as a user runs it (as in test_cli.py), never touching the real cache."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "VAELAB_CACHE": str(Path(cwd) / "cache")}
-    return subprocess.run([sys.executable, "-m", "vaelab", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+from test_cli import assert_refused, vaelab_cli  # noqa: E402  (the user's view: a real subprocess)
 
 
 def test_train_on_a_folder_through_the_cli(tmp_path):
@@ -330,3 +324,28 @@ def test_train_on_a_folder_through_the_cli(tmp_path):
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.splitlines() == ["vaelab train: error: image folder not found: /nonexistent"]
     assert not (tmp_path / "run2").exists()
+
+
+def test_attribute_vector_from_a_celeba_style_file(tmp_path):
+    """Bright images carry the attribute: adding its vector must brighten the decoded images."""
+    images = tmp_path / "images"
+    lines = []
+    for i in range(120):
+        bright = i % 2 == 0
+        write_image(images / f"{i:03d}.png", 200 + i % 40 if bright else 20 + i % 40)
+        lines.append(f"{i:03d}.png {'1' if bright else '-1'} {'1' if i % 3 == 0 else '-1'}")
+    (images / "list_attr_celeba.txt").write_text(f"{len(lines)}\nBright Third\n" + "\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    proc = vaelab_cli("train", "--data", f"folder:{images}", "--model", "mlp", "--latent-dim", 2, "--hidden", "32",
+                      "--epochs", 30, "--batch-size", 16, "--lr", "0.01", "--val-size", 8, "--likelihood",
+                      "cbernoulli", "--binarize", "none", "--device", "cpu", "--out", run, "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = vaelab_cli("attribute", run, "--attribute", "Bright", "--attributes-file", images / "list_attr_celeba.txt",
+                      "--alpha", "-1,0,1", "--examples", "0,1", "--out", tmp_path / "a.png", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "vector from" in proc.stdout and "ink rises monotonically with alpha over 3 values: yes" not in proc.stdout
+    inks = [float(v) for v in re.findall(r"^\s+-?\d\.\d\d\s+(\d\.\d{4})", proc.stdout, re.M)]
+    assert len(inks) == 3 and inks[0] < inks[1] < inks[2]  # brighter with alpha
+    proc = vaelab_cli("attribute", run, "--attribute", "Smiling", "--attributes-file",
+                      images / "list_attr_celeba.txt", "--out", tmp_path / "b.png", cwd=tmp_path)
+    assert_refused(proc, "unknown attribute 'Smiling'", "Bright, Third")
