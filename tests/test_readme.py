@@ -19,10 +19,13 @@ def test_python_example_runs_as_written(tmp_path, capsys):
                        model=ModelConfig(arch="conv", shape=(1, 28, 28), latent_dim=4, channels=(4, 8)),
                        train=TrainConfig(epochs=1, batch_size=32))
     fit(config, Splits(images(64), images(32), images(32)), tmp_path / "demo", progress=False)
-    code = re.search(r"```python\n(.*?)```", README, re.S).group(1)
-    assert 'vaelab.load("runs/demo")' in code
-    exec(compile(code.replace('"runs/demo"', repr(str(tmp_path / "demo"))), "README.md", "exec"), {})
-    assert "torch.Size([16, 4]) torch.Size([16, 1, 28, 28]) torch.Size([16, 1, 28, 28])" in capsys.readouterr().out
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert len(blocks) == 2 and all('vaelab.load("runs/demo")' in code for code in blocks)
+    for code in blocks:
+        exec(compile(code.replace('"runs/demo"', repr(str(tmp_path / "demo"))), "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "torch.Size([16, 4]) torch.Size([16, 1, 28, 28]) torch.Size([16, 1, 28, 28])" in out
+    assert "torch.Size([8, 1, 28, 28]) torch.Size([3, 9, 1, 28, 28]) torch.Size([4, 3, 1, 28, 28]) (1, 5)" in out
 
 
 def test_ci_runs_the_readme_test_command():
