@@ -64,7 +64,6 @@ import argparse
 import dataclasses
 import json
 import math
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -82,6 +81,8 @@ from vaelab.metrics.likelihood import evaluate
 from vaelab.train.checkpoint import atomic_path
 from vaelab.train.trainer import fit
 from vaelab.viz.grid import grid_image, save_grid
+
+from .report import command_line, write_json
 
 DIGITS = (1, 8)
 HIDDEN = (512, 256)
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
         p.error(f"run folder(s) already exist: {', '.join(taken)}; choose another --out")
     if args.threads:
         torch.set_num_threads(args.threads)
-    command = shlex.join(["python", "-m", "bench.ae_vs_vae", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line("bench.ae_vs_vae", argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"command: {command}")
 
@@ -350,10 +351,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  (VAE: recon averaged over K = {iwae_k} posterior samples; IWAE with the same K)")
     print(f"\npictures: {out / 'latents.png'}, {out / 'prior_samples.png'}, {out}/{{ae,rae,vae}}_prior_samples.png")
     print(f"command: {command}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-            f.write("\n")
+    write_json(args.json, results)
     return results
 
 

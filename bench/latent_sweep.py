@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -73,6 +72,8 @@ from vaelab.train.run import (
     read_config,
 )
 from vaelab.train.trainer import Trainer
+
+from .report import command_line, write_json
 
 DEFAULT_SIZES = (2, 4, 8, 16, 32, 64)
 MARKER = "sweep.json"
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
         p.error("--epochs and --iwae-k must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    command = shlex.join(["python", "-m", "bench.latent_sweep", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line("bench.latent_sweep", argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"command: {command}")
     out = Path(args.out)
@@ -308,10 +309,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {"command": command, "argv": sys.argv, "torch": torch.__version__, "threads": torch.get_num_threads(),
                "quick": args.quick, "epochs": epochs, "iwae_k": iwae_k, "seed": args.seed,
                "train_examples": len(splits.train), "test_examples": n_test, "plot": str(picture), "sizes": rows}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-            f.write("\n")
+    write_json(args.json, results)
     return results
 
 

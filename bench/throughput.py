@@ -38,9 +38,7 @@ reports the share of the cores that *other* processes used during each epoch pai
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
 import statistics
 import sys
 import time
@@ -54,6 +52,8 @@ from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import load_splits
 from vaelab.data.datasets import fixed_binarization
 from vaelab.train.trainer import Trainer
+
+from .report import command_line, write_json
 
 PIXELS, HIDDEN, LATENT, BATCH, LR = 784, 400, 20, 128, 1e-3
 TARGET_NATS = 100.0
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
     epochs = 2 if args.quick else args.epochs
     if epochs < 2:
         p.error("--epochs must be at least 2 (epoch 1 is warm-up)")
-    command = shlex.join(["python", "-m", "bench.throughput", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line("bench.throughput", argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU {torch.backends.cpu.get_cpu_capability()}")
     print(f"command: {command}\n")
@@ -310,10 +310,7 @@ def main(argv: list[str] | None = None) -> dict:
         "target_nats": TARGET_NATS, "reference_seconds_to_target": ref_to, "vaelab_seconds_to_target": vae_to,
         "others_busy_ceiling": ceiling_others, "others_busy_run": run_others, "per_epoch": rows,
     }
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-            f.write("\n")
+    write_json(args.json, results)
     return results
 
 
