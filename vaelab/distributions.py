@@ -1,6 +1,7 @@
 """The distributions of a VAE, written for speed and checked against torch.distributions in tests.
 
-Every `log_prob` sums over the event dimensions and returns one value per example (nats).
+Every `log_prob` sums over the event dimensions and returns one value per example (nats); the
+likelihoods take an optional mask (1 = observed) to sum over observed pixels only (inpainting).
 """
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from torch import Tensor
 LOG_2PI = math.log(2 * math.pi)
 
 
-def _sum_event(t: Tensor, event_dims: int) -> Tensor:
+def _sum_event(t: Tensor, event_dims: int, mask: Tensor | None = None) -> Tensor:
+    """Sum over the event dimensions; with a mask (1 = observed), over the observed elements only."""
+    if mask is not None:
+        t = t * mask
     return t.flatten(start_dim=t.dim() - event_dims).sum(-1) if event_dims else t
 
 
@@ -52,9 +56,9 @@ class Bernoulli:
     def __init__(self, logits: Tensor, event_dims: int):
         self.logits, self.event_dims = logits, event_dims
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         nll = F.binary_cross_entropy_with_logits(self.logits, x.expand_as(self.logits), reduction="none")
-        return -_sum_event(nll, self.event_dims)
+        return -_sum_event(nll, self.event_dims, mask)
 
     @property
     def mean(self) -> Tensor:
@@ -84,10 +88,10 @@ def continuous_bernoulli_log_norm(logits: Tensor) -> Tensor:
 class ContinuousBernoulli(Bernoulli):
     """p(x|z) over grey levels in [0, 1], with its normalising constant."""
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         logits = self.logits
         nll = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
-        return _sum_event(continuous_bernoulli_log_norm(logits) - nll, self.event_dims)
+        return _sum_event(continuous_bernoulli_log_norm(logits) - nll, self.event_dims, mask)
 
     @property
     def mean(self) -> Tensor:
@@ -115,10 +119,10 @@ class Gaussian:
     def __init__(self, loc: Tensor, logvar: Tensor, event_dims: int):
         self.loc, self.logvar, self.event_dims = loc, logvar, event_dims
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         logvar = self.logvar.expand_as(self.loc)
         lp = -0.5 * (LOG_2PI + logvar + (x - self.loc) ** 2 * torch.exp(-logvar))
-        return _sum_event(lp, self.event_dims)
+        return _sum_event(lp, self.event_dims, mask)
 
     @property
     def mean(self) -> Tensor:

@@ -1,0 +1,1 @@
+"""What VAEs are used for: anomaly detection, denoising, inpainting."""
