@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 from .cli_common import as_images, load_run, writable_path
+from .cli_apps import COMMANDS as app_commands
+from .cli_apps import EPILOGS as app_epilogs
+from .cli_apps import add_commands as add_app_commands
 from .cli_latent import COMMANDS as latent_commands
 from .cli_latent import EPILOGS as latent_epilogs
 from .cli_latent import add_commands as add_latent_commands
@@ -29,6 +32,7 @@ EPILOGS = {
     "reconstruct": """example:
   vaelab reconstruct runs/mnist-conv -n 16 --out recon.png   # originals above reconstructions""",
     **latent_epilogs,
+    **app_epilogs,
 }
 
 
@@ -119,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="PNG file (default RUN/reconstructions.png)")
 
     add_latent_commands(command, _ints)
+    add_app_commands(command)
     return p
 
 
@@ -266,7 +271,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "reconstruct": cmd_reconstruct,
-            **latent_commands}
+            **latent_commands, **app_commands}
 
 
 NUMBER_LIST_OPTIONS = ("--alpha",)  # they take lists such as -2,-1,0,1,2
