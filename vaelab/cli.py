@@ -43,6 +43,10 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
     from .registry import REGULARIZERS, architectures, likelihoods
@@ -62,10 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder to create (or continue, with --resume)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     d = t.add_argument_group("data")
-    d.add_argument("--data", help="mnist (default), idx:DIR (MNIST-format IDX files) or folder:DIR "
-                                  "(image files; one subfolder per class gives labels)")
+    d.add_argument("--data", help="mnist (default), idx:DIR (MNIST-format IDX files), folder:DIR "
+                                  "(image files; one subfolder per class gives labels) or csv:FILE (a table of numbers)")
     d.add_argument("--val-size", type=int, help="examples held out for validation (default 10000)")
     d.add_argument("--classes", type=_ints, help="keep only these labels, e.g. 1,8 (default: all)")
+    d.add_argument("--label-column", help="csv:FILE only: the column holding labels (not a feature)")
+    d.add_argument("--ignore", type=_names, help="csv:FILE only: columns to drop, e.g. id,name")
     d.add_argument("--image-size", type=int, metavar="N",
                    help="folder:DIR only: resize every image to NxN (default: keep; then all sizes must match)")
     d.add_argument("--binarize", choices=["dynamic", "none"],
@@ -129,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
 
 # --- train ----------------------------------------------------------------------------------------
 _SECTIONS = {
-    "data": ("val_size", "binarize", "allow_grey_bernoulli", "image_size", "classes"),
+    "data": ("val_size", "binarize", "allow_grey_bernoulli", "image_size", "classes", "label_column", "ignore"),
     "model": ("arch", "latent_dim", "hidden", "channels", "likelihood", "sigma", "regularizer", "beta", "lam"),
     "train": ("epochs", "batch_size", "lr", "seed", "kl_warmup", "grad_clip", "device"),
 }
@@ -166,6 +172,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, **given["train"]))
         data = load_splits(config.data)
     else:
+        if given["data"].get("name") == "csv":  # numbers, not grey levels: nothing to binarize
+            given["data"].setdefault("binarize", "none")
         data_config = DataConfig(**given["data"])
         data = load_splits(data_config)
         if args.conditional:

@@ -33,6 +33,8 @@ class DataConfig:
     allow_grey_bernoulli: bool = False  # train a Bernoulli likelihood on grey levels anyway (not a likelihood then)
     image_size: int | None = None  # folder dataset: resize every image to this square size (else all must match)
     classes: tuple[int, ...] | None = None  # keep only the examples with these labels (e.g. digits 1 and 8)
+    label_column: str | None = None  # csv dataset: the column that holds labels, not features
+    ignore: tuple[str, ...] | None = None  # csv dataset: columns to drop (e.g. non-numeric ones)
 
     def __post_init__(self) -> None:
         _check(self.binarize in BINARIZATIONS, f"binarize must be one of {BINARIZATIONS}, got {self.binarize!r}")
@@ -43,6 +45,11 @@ class DataConfig:
                f"image size must be an integer >= 1, got {self.image_size!r}")
         _check(self.image_size is None or self.name == "folder",
                f"image size applies only to the folder dataset, not {self.name!r}")
+        _check(self.name != "csv" or bool(self.path), "the csv dataset needs a path: --data csv:FILE")
+        _check((self.label_column is None and not self.ignore) or self.name == "csv",
+               f"--label-column and --ignore apply only to csv data, not {self.name!r}")
+        if self.ignore is not None:
+            object.__setattr__(self, "ignore", tuple(str(c) for c in self.ignore))
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
             _check(len(self.classes) > 0, "--classes needs at least one label")

@@ -30,6 +30,7 @@ class Splits:
     test_labels: Tensor | None = None
     name: str = "tensors"
     files: dict[str, list[str]] | None = None  # {"train": [...], ...}: each example's file, where it has one
+    standardization: dict | None = None  # tables: the training split's column means and stds, to save with a run
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -72,7 +73,7 @@ def keep_classes(s: Splits, classes: tuple[int, ...]) -> Splits:
         parts[split], parts[f"{split}_labels"] = x[keep], (y[keep] if y is not None else None)
         if files is not None:
             files[split] = [f for f, k in zip(s.files[split], keep.tolist()) if k]
-    return Splits(**parts, name=s.name, files=files)
+    return Splits(**parts, name=s.name, files=files, standardization=s.standardization)
 
 
 def _hold_out(images: Tensor, labels: Tensor, val_size: int, name: str):
@@ -170,3 +171,4 @@ def fixed_binarization(x: Tensor, seed: int = TEST_BINARIZATION_SEED) -> Tensor:
 
 
 from . import folder as _folder  # noqa: E402,F401  registers "folder"; last, as it imports Splits from here
+from . import table as _table  # noqa: E402,F401  registers "csv"

@@ -18,6 +18,7 @@ CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
+STANDARDIZATION = "standardization.json"  # tables only: the training columns' means and stds
 
 
 def prepare_run_dir(out: str | Path, config: RunConfig, resume: bool) -> Path:

@@ -22,7 +22,7 @@ from ..models import VAE
 from ..objectives import warmup_beta
 from ..progress import progress_bar
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint, save_weights
-from .run import CHECKPOINT, METRICS, WEIGHTS, discard_unfinished_run, prepare_run_dir
+from .run import CHECKPOINT, METRICS, STANDARDIZATION, WEIGHTS, discard_unfinished_run, prepare_run_dir
 
 CHECK_EVERY = 50  # steps between host synchronisations (progress bar and NaN check)
 
@@ -44,6 +44,10 @@ def check_data_fits(config: RunConfig, data: Splits) -> None:
         raise VaelabError(f"the model expects examples of shape {config.model.shape}, the data has {data.shape}")
     from ..registry import likelihoods
 
+    if config.data.binarize == "dynamic" and len(data.train) and (data.train.min() < 0 or data.train.max() > 1):
+        raise VaelabError("dynamic binarization draws pixels from probabilities in [0, 1], and this data has "
+                          f"values in {float(data.train.min()):.3g}..{float(data.train.max()):.3g}; "
+                          "use --binarize none (tables: with --likelihood gaussian-learned)")
     if likelihoods.get(config.model.likelihood).needs_binary_data and config.data.binarize != "dynamic":
         if not config.data.allow_grey_bernoulli and not data.is_binary():
             raise VaelabError(
@@ -85,6 +89,9 @@ class Trainer:
         self.device = pick_device(config.train.device)
         self.creates_run_dir = out is not None and not resume and not Path(out).exists()
         self.out = prepare_run_dir(out, config, resume) if out is not None else None
+        if self.out is not None and data.standardization is not None and not resume:
+            # a table's column statistics: what new rows must be scaled by before the model sees them
+            atomic_write_text(self.out / STANDARDIZATION, json.dumps(data.standardization, indent=2) + "\n")
 
         torch.manual_seed(config.train.seed)  # weight initialisation
         self.model = VAE(config.model).to(self.device)
