@@ -153,10 +153,11 @@ SMOKE = {"train": smoke_train, "evaluate": smoke_evaluate, "sample": smoke_sampl
 
 
 def _all_smoke_tests() -> dict:
-    from test_apps_cli import APP_SMOKE  # imported late: those modules import helpers from this one
+    from test_anomaly import smoke_anomaly  # imported late: those modules import helpers from this one
+    from test_apps_cli import APP_SMOKE
     from test_latent_cli import LATENT_SMOKE
 
-    return {**SMOKE, **LATENT_SMOKE, **APP_SMOKE}
+    return {**SMOKE, **LATENT_SMOKE, **APP_SMOKE, "anomaly": smoke_anomaly}
 
 
 def test_every_command_has_a_smoke_test():

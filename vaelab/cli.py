@@ -47,24 +47,13 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
-def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+def add_training_options(t: argparse.ArgumentParser) -> None:
+    """The data, model and optimisation options of `train` (also taken by `anomaly fit`).
+
+    Defaults are None so that --resume can tell what the user actually said; the config
+    dataclasses hold the real defaults, shown in the help text."""
     from .registry import REGULARIZERS, architectures, likelihoods
 
-    p = argparse.ArgumentParser(prog="vaelab", description="Train, evaluate and explore variational autoencoders.",
-                                epilog="Run `vaelab COMMAND --help` for each command's options and an example.")
-    p.add_argument("--version", action="version", version=f"vaelab {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help, epilog=EPILOGS[name],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-
-    # Defaults are None so that --resume can tell what the user actually said; the config
-    # dataclasses hold the real defaults, shown in the help text.
-    t = command("train", "Train a VAE (or autoencoder) and write a run folder.")
-    t.add_argument("--out", required=True, help="run folder to create (or continue, with --resume)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     d = t.add_argument_group("data")
     d.add_argument("--data", help="mnist (default), idx:DIR (MNIST-format IDX files), folder:DIR "
                                   "(image files; one subfolder per class gives labels) or csv:FILE (a table of numbers)")
@@ -99,6 +88,24 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--kl-warmup", type=float, help="epochs over which beta rises from 0 (default 0)")
     o.add_argument("--grad-clip", type=float, help="max gradient norm; 0 = off (default 0)")
     o.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto: CUDA with bf16 if present (default)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="vaelab", description="Train, evaluate and explore variational autoencoders.",
+                                epilog="Run `vaelab COMMAND --help` for each command's options and an example.")
+    p.add_argument("--version", action="version", version=f"vaelab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, epilog=EPILOGS[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    t = command("train", "Train a VAE (or autoencoder) and write a run folder.")
+    t.add_argument("--out", required=True, help="run folder to create (or continue, with --resume)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    add_training_options(t)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     e = command("evaluate", "Evaluate a run: negative ELBO, its terms and the IWAE bound, in nats.")
@@ -129,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="PNG file (default RUN/reconstructions.png)")
 
     add_latent_commands(command, _ints)
-    add_app_commands(command)
+    add_app_commands(command, add_training_options, _ints)
     return p
 
 
@@ -152,8 +159,25 @@ def _given(args: argparse.Namespace) -> dict[str, dict]:
     return given
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def new_run_config(args: argparse.Namespace, given: dict[str, dict]):
+    """The RunConfig of a new run from the options given (and the data, loaded to learn its shape)."""
     from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from .data import load_splits
+
+    if given["data"].get("name") == "csv":  # numbers, not grey levels: nothing to binarize
+        given["data"].setdefault("binarize", "none")
+    data_config = DataConfig(**given["data"])
+    data = load_splits(data_config)
+    if args.conditional:
+        if data.train_labels is None:
+            raise VaelabError(f"--conditional needs labelled data; {args.data or 'mnist'} has no labels")
+        given["model"]["classes"] = int(data.train_labels.max()) + 1
+    config = RunConfig(data=data_config, model=ModelConfig(shape=data.shape, **given["model"]),
+                       train=TrainConfig(**given["train"]))
+    return config, data
+
+
+def cmd_train(args: argparse.Namespace) -> int:
     from .data import load_splits
     from .train.run import read_config
     from .train.trainer import fit
@@ -172,16 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, **given["train"]))
         data = load_splits(config.data)
     else:
-        if given["data"].get("name") == "csv":  # numbers, not grey levels: nothing to binarize
-            given["data"].setdefault("binarize", "none")
-        data_config = DataConfig(**given["data"])
-        data = load_splits(data_config)
-        if args.conditional:
-            if data.train_labels is None:
-                raise VaelabError(f"--conditional needs labelled data; {args.data or 'mnist'} has no labels")
-            given["model"]["classes"] = int(data.train_labels.max()) + 1
-        config = RunConfig(data=data_config, model=ModelConfig(shape=data.shape, **given["model"]),
-                           train=TrainConfig(**given["train"]))
+        config, data = new_run_config(args, given)
     fit(config, data, args.out, resume=args.resume, progress=not args.quiet)
     print(f"run folder: {args.out}  (config.json, model.safetensors, metrics.jsonl, checkpoint.safetensors)")
     return 0
