@@ -20,10 +20,11 @@ def smoke_denoise(tiny_run, tiny_idx, tmp_path, capsys):
     assert main(["denoise", str(tiny_run), "--noise", "gaussian:0.5", "-n", "5", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert f"{TINY_TEST} test images, noise gaussian:0.5" in text
-    db = {name: float(v) for name, v in re.findall(r"^  (noisy input|VAE|median) .*?(-?\d+\.\d\d) dB$", text, re.M)}
-    assert set(db) == {"noisy input", "VAE", "median"}
-    gain = float(re.search(r"the VAE gains ([+-]\d+\.\d\d) dB", text).group(1))
-    assert gain == pytest.approx(db["VAE"] - db["noisy input"], abs=0.011)
+    db = {name: float(v) for name, v in
+          re.findall(r"^  (noisy input|VAE, MAP|VAE, decoded|median) .*?(-?\d+\.\d\d) dB$", text, re.M)}
+    assert set(db) == {"noisy input", "VAE, MAP", "VAE, decoded", "median"}
+    gain = float(re.search(r"the VAE \(MAP\) gains ([+-]\d+\.\d\d) dB", text).group(1))
+    assert gain == pytest.approx(db["VAE, MAP"] - db["noisy input"], abs=0.011) and "sigma 0.5" in text
     assert Image.open(out).size == grid_size(5, 3)  # noisy, denoised, clean rows
 
 

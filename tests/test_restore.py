@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from vaelab.apps.corruption import add_noise, make_mask, parse_noise, psnr
-from vaelab.apps.restore import inpaint, masked_error, mean_image_fill, median_filter, nearest_neighbour_fill
+from vaelab.apps.restore import denoise, inpaint, masked_error, mean_image_fill, median_filter, nearest_neighbour_fill
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import Splits
 from vaelab.errors import InputError
@@ -76,16 +76,32 @@ def test_baselines_fill_only_the_missing_pixels():
     assert masked_error(train[7:8], train[7:8], known) == 0.0
 
 
-@pytest.mark.parametrize("method", ["iterate", "optimize"])
-def test_inpainting_recovers_the_hidden_half_of_a_learnt_pattern(method):
-    """Two binary patterns: the known right half says which one it is, so the model can fill the left."""
+PATTERNS = (torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(3)) > 0.5).float()
+
+
+@pytest.fixture(scope="module")
+def pattern_model():
+    """A VAE that has learnt two binary 6x6 patterns."""
     torch.manual_seed(0)
-    patterns = (torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(3)) > 0.5).float()
-    data = patterns[torch.randint(0, 2, (400,), generator=torch.Generator().manual_seed(4))]
+    data = PATTERNS[torch.randint(0, 2, (400,), generator=torch.Generator().manual_seed(4))]
     config = RunConfig(data=DataConfig(name="tensors", binarize="none"),
                        model=ModelConfig(arch="mlp", shape=(1, 6, 6), latent_dim=2, hidden=(32,)),
                        train=TrainConfig(epochs=15, batch_size=32, lr=1e-2, device="cpu"))
-    model = fit(config, Splits(data, data[:50], data[:50]), progress=False)
+    return fit(config, Splits(data, data[:50], data[:50]), progress=False)
+
+
+@pytest.mark.parametrize("method", ["map", "encode"])
+def test_denoising_a_learnt_pattern_beats_the_noisy_input_by_3_db(pattern_model, method):
+    clean = PATTERNS.repeat(50, 1, 1, 1)
+    noisy = add_noise(clean, "gaussian:0.5", torch.Generator().manual_seed(5))
+    restored = denoise(pattern_model, noisy, method, sigma=0.5 if method == "map" else None)
+    assert psnr(restored, clean).mean() > psnr(noisy, clean).mean() + 3
+
+
+@pytest.mark.parametrize("method", ["iterate", "optimize"])
+def test_inpainting_recovers_the_hidden_half_of_a_learnt_pattern(pattern_model, method):
+    """The known right half says which pattern it is, so the model can fill the left."""
+    model, patterns = pattern_model, PATTERNS
     known = make_mask("left", (1, 6, 6))
     filled = inpaint(model, patterns, known, method=method, steps=60)
     assert torch.equal(filled[..., 3:], patterns[..., 3:])  # the known right half is kept exactly
