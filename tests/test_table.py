@@ -102,3 +102,14 @@ def test_dynamic_binarization_of_values_outside_0_1_is_refused(tmp_path):
     proc = vaelab_cli("train", "--data", f"csv:{tmp_path / 't.csv'}", "--label-column", "kind", "--binarize",
                       "dynamic", "--model", "mlp", "--out", tmp_path / "run", cwd=tmp_path)
     assert_refused(proc, "use --binarize none")
+
+
+def test_keeping_a_class_restandardises_on_its_rows(tmp_path):
+    write_table(tmp_path / "t.csv", n=400)
+    s = load_splits(DataConfig(name="csv", path=str(tmp_path / "t.csv"), val_size=30, label_column="kind",
+                               binarize="none", classes=(0,)))
+    features, table, labels, _ = read_table(tmp_path / "t.csv", label_column="kind")
+    rows = split_rows(400, 30)["train"]
+    normal = table[rows][labels[rows] == 0]
+    np.testing.assert_allclose(s.standardization["mean"], normal.mean(0), rtol=1e-6)
+    torch.testing.assert_close(s.train.mean(0), torch.zeros(3), atol=1e-5, rtol=0)

@@ -186,20 +186,26 @@ def _read_fit(run) -> dict:
         raise VaelabError(f"{path} is not valid JSON ({e})") from None
 
 
-def _own_data(config, keep_classes: bool):
+def _own_data(config, keep_classes: bool, run_dir=None):
     import dataclasses
 
     from .data import load_splits
 
     data_config = config.data if keep_classes else dataclasses.replace(config.data, classes=None)
-    return load_splits(data_config)
+    data = load_splits(data_config)
+    if data.standardization is not None and not keep_classes:  # every class, scaled as the run was trained
+        from .data.table import restandardize
+        from .train.run import STANDARDIZATION
+
+        data = restandardize(data, json.loads((Path(run_dir) / STANDARDIZATION).read_text()))
+    return data
 
 
 def _data_to_score(args, model):
     """(x, labels) to score: the run's own data over every class, or another dataset of the same kind."""
     config = model.run_config
     if args.data is None:
-        return _own_data(config, keep_classes=False).split(args.split)
+        return _own_data(config, keep_classes=False, run_dir=args.run).split(args.split)
     from .data import parse_data_spec
 
     name, path = parse_data_spec(args.data)

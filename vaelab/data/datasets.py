@@ -73,7 +73,12 @@ def keep_classes(s: Splits, classes: tuple[int, ...]) -> Splits:
         parts[split], parts[f"{split}_labels"] = x[keep], (y[keep] if y is not None else None)
         if files is not None:
             files[split] = [f for f, k in zip(s.files[split], keep.tolist()) if k]
-    return Splits(**parts, name=s.name, files=files, standardization=s.standardization)
+    kept = Splits(**parts, name=s.name, files=files, standardization=s.standardization)
+    if s.standardization is not None:  # a table: its statistics must describe the rows kept, not all rows
+        from .table import restandardize
+
+        kept = restandardize(kept)
+    return kept
 
 
 def _hold_out(images: Tensor, labels: Tensor, val_size: int, name: str):

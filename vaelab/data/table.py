@@ -97,6 +97,19 @@ def standardize(values: np.ndarray, stats: dict) -> torch.Tensor:
     return torch.from_numpy((values - np.asarray(stats["mean"])) / np.asarray(stats["std"])).float()
 
 
+def restandardize(s: Splits, stats: dict | None = None) -> Splits:
+    """Standardise anew: with `stats` (a run's saved ones), else with the current training rows' own
+    (e.g. after keeping only the normal class)."""
+    old = s.standardization
+    mean, std = torch.tensor(old["mean"]), torch.tensor(old["std"])
+    raw = {split: getattr(s, split).double() * std + mean for split in ("train", "val", "test")}
+    stats = stats or standardization(raw["train"].numpy(), old["columns"])
+    for split, values in raw.items():
+        setattr(s, split, standardize(values.numpy(), stats))
+    s.standardization = stats
+    return s
+
+
 @datasets.register("csv")
 def load_csv_splits(config: DataConfig) -> Splits:
     features, values, labels, _ = read_table(config.path, config.ignore or (), config.label_column)
