@@ -148,7 +148,7 @@ _SECTIONS = {
 }
 
 
-def _given(args: argparse.Namespace) -> dict[str, dict]:
+def given_options(args: argparse.Namespace) -> dict[str, dict]:
     given = {section: {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
              for section, keys in _SECTIONS.items()}
     if args.data is not None:
@@ -182,7 +182,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train.run import read_config
     from .train.trainer import fit
 
-    given = _given(args)
+    given = given_options(args)
     if args.resume:
         config = read_config(args.out)
         changed = ["data" if k in ("name", "path") else k.replace("_", "-")

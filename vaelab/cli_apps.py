@@ -92,14 +92,15 @@ def cmd_anomaly(args) -> int:
 
 def _anomaly_fit(args) -> int:
     from .apps.anomaly import threshold_at_fpr
-    from .cli import _given, new_run_config
+    from .cli import given_options, new_run_config
+    from .cli_common import load_run
     from .train.checkpoint import atomic_write_text
     from .train.trainer import fit
 
     fpr = 0.05 if args.fpr is None else args.fpr
     if not 0 < fpr < 1:
         raise VaelabError(f"--fpr must lie strictly between 0 and 1, got {fpr}")
-    given = _given(args)
+    given = given_options(args)
     if args.normal_class:
         given["data"]["classes"] = tuple(args.normal_class)
     config, data = new_run_config(args, given)
@@ -108,7 +109,8 @@ def _anomaly_fit(args) -> int:
         raise VaelabError(f"an autoencoder has no posterior, so no {statistic} score; use --score recon")
     if len(data.val) == 0:
         raise VaelabError("the threshold needs held-out normal examples: give a --val-size above 0")
-    model = fit(config, data, args.out, progress=not args.quiet)
+    fit(config, data, args.out, progress=not args.quiet)
+    model = load_run(args.out)  # the weights kept (best validation epoch), as `anomaly score` will load them
     scores = _scores(model, config, data.val, statistic, args)
     record = {"normal_classes": list(args.normal_class) if args.normal_class else None, "score": statistic,
               "fpr": fpr, "threshold": threshold_at_fpr(scores, fpr), "samples": args.samples,
