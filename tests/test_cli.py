@@ -218,6 +218,14 @@ def assert_refused(proc: subprocess.CompletedProcess, *fragments: str, code: int
     return lines[0]
 
 
+def assert_command_refused(run, tmp_path, args, message):
+    """`vaelab COMMAND RUN ARGS --out F`, as a user runs it: refused in one line, and F never written."""
+    out = tmp_path / "out.png"
+    proc = vaelab_cli(args[0], run, *args[1:], "--out", out, cwd=tmp_path)
+    assert_refused(proc, f"vaelab {args[0]}: error:", message)
+    assert not out.exists()
+
+
 def train_args(data, out, *extra):
     return ["train", "--data", str(data), *TINY_TRAIN_ARGS, "--out", str(out), *map(str, extra)]
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cli_common import as_images, load_run, writable_path
+from .cli_common import as_images, data_spec, load_run, writable_path
 from .cli_apps import COMMANDS as app_commands
 from .cli_apps import EPILOGS as app_epilogs
 from .cli_apps import add_commands as add_app_commands
@@ -152,10 +152,8 @@ def given_options(args: argparse.Namespace) -> dict[str, dict]:
     given = {section: {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
              for section, keys in _SECTIONS.items()}
     if args.data is not None:
-        from .data import parse_data_spec
-
-        name, path = parse_data_spec(args.data)
-        given["data"].update(name=name, path=str(Path(path).expanduser()) if path else None)
+        name, path = data_spec(args.data)
+        given["data"].update(name=name, path=path)
     return given
 
 

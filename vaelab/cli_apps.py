@@ -208,9 +208,9 @@ def _data_to_score(args, model):
     config = model.run_config
     if args.data is None:
         return _own_data(config, keep_classes=False, run_dir=args.run).split(args.split)
-    from .data import parse_data_spec
+    from .cli_common import data_spec
 
-    name, path = parse_data_spec(args.data)
+    name, path = data_spec(args.data)
     if name == "csv":
         x, y = _other_table(args.run, config, path)
     else:

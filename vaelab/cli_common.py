@@ -12,6 +12,14 @@ def load_run(run, device="cpu"):
     return load(run, device=str(device))
 
 
+def data_spec(spec: str) -> tuple[str, str | None]:
+    """--data SPEC -> (dataset name, path with ~ expanded, or None)."""
+    from .data import parse_data_spec
+
+    name, path = parse_data_spec(spec)
+    return name, (str(Path(path).expanduser()) if path else None)
+
+
 def writable_path(path) -> Path:
     path = Path(path)
     if not path.parent.is_dir():

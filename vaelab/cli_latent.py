@@ -120,8 +120,7 @@ def _example(spec: str, model, x, y, split: str, label: int | None):
         i = int(spec)
         if not 0 <= i < len(x):
             raise VaelabError(f"index {i} is outside the {split} split (0..{len(x) - 1})")
-        if label is not None and not model.conditional:
-            raise VaelabError("--label is for conditional runs; this run is not conditional")
+        _refuse_label_on_unconditional(model, label)
         y_i = y[i:i + 1] if (y is not None and model.conditional) else None
         return x[i:i + 1], y_i, f"{split} #{i}"
     path = Path(spec).expanduser()
@@ -132,8 +131,7 @@ def _example(spec: str, model, x, y, split: str, label: int | None):
     image = read_image(path, model.shape)[None]
     if model.conditional and label is None:
         raise VaelabError(f"this run is conditional: give the label of {path.name} with --label")
-    if label is not None and not model.conditional:
-        raise VaelabError("--label is for conditional runs; this run is not conditional")
+    _refuse_label_on_unconditional(model, label)
     return image, (torch.tensor([label]) if label is not None else None), path.name
 
 
@@ -202,11 +200,15 @@ def cmd_traverse(args) -> int:
     return 0
 
 
+def _refuse_label_on_unconditional(model, label) -> None:
+    if label is not None and not model.conditional:
+        raise VaelabError("--label is for conditional runs; this run is not conditional")
+
+
 def _default_label(model, label):
     import torch
 
-    if label is not None and not model.conditional:
-        raise VaelabError("--label is for conditional runs; this run is not conditional")
+    _refuse_label_on_unconditional(model, label)
     if model.conditional:
         return torch.tensor([label if label is not None else 0])
     return None
@@ -310,10 +312,10 @@ def _int_after(text: str, prefix: str) -> int:
 
 
 def cmd_encode(args) -> int:
-    from .cli_common import writable_path
+    from .cli_common import load_run, writable_path
     from .latent.search import encode_all, save_latents
 
-    model, data = _run(args.run) if args.data is None else (_run_model(args.run), _other_data(args.data))
+    model, data = _run(args.run) if args.data is None else (load_run(args.run), _other_data(args.data))
     x, y = data.split(args.split)
     if tuple(x.shape[1:]) != tuple(model.shape):
         raise VaelabError(f"the run's model takes examples of shape {tuple(model.shape)}; "
@@ -327,18 +329,13 @@ def cmd_encode(args) -> int:
     return 0
 
 
-def _run_model(path):
-    from .cli_common import load_run
-
-    return load_run(path)
-
-
 def _other_data(spec: str):
+    from .cli_common import data_spec
     from .config import DataConfig
-    from .data import load_splits, parse_data_spec
+    from .data import load_splits
 
-    name, path = parse_data_spec(spec)
-    return load_splits(DataConfig(name=name, path=str(Path(path).expanduser()) if path else None))
+    name, path = data_spec(spec)
+    return load_splits(DataConfig(name=name, path=path))
 
 
 def cmd_neighbors(args) -> int:

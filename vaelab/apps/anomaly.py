@@ -16,10 +16,9 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
-from ..objectives import StreamingLogMeanExp
+from ..metrics.likelihood import importance_terms
 
 STATISTICS = ("recon", "elbo", "iwae")
-DECODES_PER_PASS = 512
 
 
 @torch.no_grad()
@@ -42,20 +41,13 @@ def anomaly_scores(model, x: Tensor, statistic: str = "elbo", samples: int = 10,
         if not stochastic:
             scores.append(-model.px(qz.mu).log_prob(xb).double())
             continue
-        k = iwae_k if statistic == "iwae" else samples
-        chunk = max(1, min(k, DECODES_PER_PASS // len(xb)))
-        stream, recon = StreamingLogMeanExp(), torch.zeros(len(xb), dtype=torch.float64, device=xb.device)
-        for done in range(0, k, chunk):
-            log_w, log_px = model.log_weights(xb, min(chunk, k - done), g, qz=qz)
-            stream.add(log_w)
-            recon -= log_px.double().sum(0)
-        recon /= k
+        nll, recon = importance_terms(model, xb, iwae_k if statistic == "iwae" else samples, g, qz)
         if statistic == "recon":
             scores.append(recon)
         elif statistic == "elbo":
             scores.append(recon + qz.kl().double())
         else:
-            scores.append(-stream.value())
+            scores.append(nll)
     return torch.cat(scores).cpu()
 
 

