@@ -19,3 +19,28 @@ def test_upsample_equals_conv_transpose_with_and_without_autograd(c_in, c_out):
     torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(ours(h), reference(h))  # training path: the standard kernel
     assert ours.subpixel == (4 * c_out <= c_in)
+
+
+def test_deeper_conv_options_keep_shapes_and_the_plain_layout():
+    """--dense and --res-blocks add layers; without them the parameter names are those of older runs."""
+    from vaelab.config import ModelConfig
+    from vaelab.models.vae import VAE
+
+    plain = VAE(ModelConfig(arch="conv", shape=(1, 28, 28), latent_dim=4))
+    assert {k.split(".")[1] for k in plain.state_dict() if k.startswith("encoder.")} >= {"features", "head"}
+    assert "decoder.fc.weight" in plain.state_dict() and "decoder.net.1.weight" in plain.state_dict()
+    assert not any(".dense." in k for k in plain.state_dict())
+
+    deep = VAE(ModelConfig(arch="conv", shape=(1, 28, 28), latent_dim=4, dense=(64, 32), res_blocks=2))
+    names = deep.state_dict()
+    assert names["encoder.dense.0.weight"].shape == (64, 64 * 7 * 7)
+    assert names["encoder.dense.2.weight"].shape == (32, 64)
+    assert names["decoder.dense.0.weight"].shape == (32, 4) and names["decoder.fc.weight"].shape == (64 * 7 * 7, 64)
+    assert sum(".conv1." in k for k in names if k.endswith("weight")) == 2 * 2 * 2  # 2 stages x 2 blocks x enc+dec
+    x = torch.rand(3, 1, 28, 28).bernoulli()
+    stats = deep.encoder(x)
+    assert stats.shape == (3, 8)
+    logits = deep.decoder(torch.randn(5, 3, 4))
+    assert logits.shape == (5, 3, 1, 28, 28)
+    deep.encoder(x).sum().backward()
+    assert deep.encoder.features[2].conv1.weight.grad.abs().sum() > 0  # the residual branch is trained

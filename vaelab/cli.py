@@ -72,6 +72,9 @@ def add_training_options(t: argparse.ArgumentParser) -> None:
     m.add_argument("--latent-dim", type=int, help="size of z (default 16)")
     m.add_argument("--hidden", type=_ints, help="MLP widths, e.g. 400 or 512,256; '' for linear (default 400)")
     m.add_argument("--channels", type=_ints, help="conv widths, one stride-2 stage each (default 32,64)")
+    m.add_argument("--dense", type=_ints,
+                   help="conv: fully connected widths between conv features and z, mirrored (default none)")
+    m.add_argument("--res-blocks", type=int, help="conv: residual blocks at every stage (default 0)")
     m.add_argument("--likelihood", choices=likelihoods.names(), help="p(x|z) (default bernoulli)")
     m.add_argument("--sigma", type=float, help="sigma of the fixed Gaussian likelihood (default 0.1)")
     m.add_argument("--regularizer", choices=REGULARIZERS,
@@ -143,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
 # --- train ----------------------------------------------------------------------------------------
 _SECTIONS = {
     "data": ("val_size", "binarize", "allow_grey_bernoulli", "image_size", "classes", "label_column", "ignore"),
-    "model": ("arch", "latent_dim", "hidden", "channels", "likelihood", "sigma", "regularizer", "beta", "lam"),
+    "model": ("arch", "latent_dim", "hidden", "channels", "dense", "res_blocks", "likelihood", "sigma", "regularizer", "beta", "lam"),
     "train": ("epochs", "batch_size", "lr", "seed", "kl_warmup", "grad_clip", "device"),
 }
 

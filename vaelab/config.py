@@ -64,6 +64,8 @@ class ModelConfig:
     latent_dim: int = 16
     hidden: tuple[int, ...] = (400,)  # mlp widths; () makes encoder and decoder linear
     channels: tuple[int, ...] = (32, 64)  # conv widths, one stride-2 stage each
+    dense: tuple[int, ...] = ()  # conv: fully connected widths between conv features and latent (mirrored)
+    res_blocks: int = 0  # conv: residual blocks (two 3x3 convs) at every stage of encoder and decoder
     likelihood: str = "bernoulli"
     sigma: float = 0.1  # only for the fixed-sigma Gaussian likelihood
     regularizer: str = "kl"  # "kl" (VAE, beta-VAE), "l2" (lambda*|z|^2, regularised AE), "none" (AE)
@@ -77,6 +79,7 @@ class ModelConfig:
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        object.__setattr__(self, "dense", tuple(int(d) for d in self.dense))
         _check(self.latent_dim >= 1, f"latent size must be at least 1, got {self.latent_dim}")
         _check(all(s >= 1 for s in self.shape) and len(self.shape) >= 1, f"bad example shape {self.shape}")
         _check(all(h >= 1 for h in self.hidden), f"hidden widths must be positive, got {self.hidden}")
@@ -90,6 +93,8 @@ class ModelConfig:
         _check(self.lam >= 0 and math.isfinite(self.lam), f"lambda must be finite and >= 0, got {self.lam}")
         _check(self.sigma > 0 and math.isfinite(self.sigma), f"sigma must be finite and > 0, got {self.sigma}")
         _check(self.classes >= 0, f"classes must be >= 0, got {self.classes}")
+        _check(all(d >= 1 for d in self.dense), f"dense widths must be positive, got {self.dense}")
+        _check(self.res_blocks >= 0, f"res_blocks must be >= 0, got {self.res_blocks}")
 
     @property
     def stochastic(self) -> bool:

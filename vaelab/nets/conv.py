@@ -46,41 +46,65 @@ class Upsample2x(nn.ConvTranspose2d):
         return super().forward(h.contiguous(memory_format=torch.channels_last)).contiguous()
 
 
+class ResidualBlock(nn.Module):
+    """x + conv3x3(relu(conv3x3(relu(x)))): extra depth at one resolution without changing its shape."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+
+
+def _dense_stack(sizes: list[int]) -> nn.Sequential:
+    """Linear + ReLU for each consecutive pair: the optional fully connected layers around z."""
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
 class ConvEncoder(nn.Module):
     """`cond_features` extra inputs (a conditional VAE's one-hot label) join the flattened conv features."""
 
     def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], out_features: int,
-                 cond_features: int = 0):
+                 cond_features: int = 0, dense: tuple[int, ...] = (), res_blocks: int = 0):
         super().__init__()
         c, h, w = shape
         layers: list[nn.Module] = []
         for width in channels:
-            layers += [nn.Conv2d(c, width, kernel_size=4, stride=2, padding=1), nn.ReLU()]
+            layers += [nn.Conv2d(c, width, kernel_size=4, stride=2, padding=1),
+                       *(ResidualBlock(width) for _ in range(res_blocks)), nn.ReLU()]
             c, h, w = width, h // 2, w // 2
         self.features = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Linear(c * h * w + cond_features, out_features)
+        self.dense = _dense_stack([c * h * w + cond_features, *dense])
+        self.head = nn.Linear(dense[-1] if dense else c * h * w + cond_features, out_features)
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:  # (B, C, H, W) -> (B, out_features)
         h = self.features(x)
-        return self.head(h if cond is None else torch.cat([h, cond], -1))
+        return self.head(self.dense(h if cond is None else torch.cat([h, cond], -1)))
 
 
 class ConvDecoder(nn.Module):
-    def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], latent_dim: int):
+    def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], latent_dim: int,
+                 dense: tuple[int, ...] = (), res_blocks: int = 0):
         super().__init__()
         c_out, h, w = shape
         scale = 2 ** len(channels)
         self.start = (channels[-1], h // scale, w // scale)  # (C, H, W) the transposed convs start from
-        self.fc = nn.Linear(latent_dim, channels[-1] * (h // scale) * (w // scale))
+        self.dense = _dense_stack([latent_dim, *reversed(dense)])
+        self.fc = nn.Linear(dense[0] if dense else latent_dim, channels[-1] * (h // scale) * (w // scale))
         layers: list[nn.Module] = []
         widths = list(reversed(channels))
         for a, b in zip(widths, widths[1:] + [c_out]):
-            layers += [nn.ReLU(), Upsample2x(a, b)]
+            layers += [*(ResidualBlock(a) for _ in range(res_blocks)), nn.ReLU(), Upsample2x(a, b)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:  # (..., L) -> (..., C, H, W)
         lead = z.shape[:-1]
-        h = self.fc(z.reshape(-1, z.shape[-1])).view(-1, *self.start)
+        h = self.fc(self.dense(z.reshape(-1, z.shape[-1]))).view(-1, *self.start)
         out = self.net(h)
         return out.view(*lead, *out.shape[1:])
 
@@ -95,6 +119,6 @@ def build_conv(config, out_features: int):
             f"({len(config.channels)} stride-2 stages); got shape {shape}. Use --model mlp or fewer --channels"
         )
     return (
-        ConvEncoder(shape, config.channels, out_features, config.classes),
-        ConvDecoder(shape, config.channels, config.latent_dim + config.classes),
+        ConvEncoder(shape, config.channels, out_features, config.classes, config.dense, config.res_blocks),
+        ConvDecoder(shape, config.channels, config.latent_dim + config.classes, config.dense, config.res_blocks),
     )
