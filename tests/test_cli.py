@@ -155,9 +155,10 @@ SMOKE = {"train": smoke_train, "evaluate": smoke_evaluate, "sample": smoke_sampl
 def _all_smoke_tests() -> dict:
     from test_anomaly import smoke_anomaly  # imported late: those modules import helpers from this one
     from test_apps_cli import APP_SMOKE
+    from test_factors import smoke_disentangle
     from test_latent_cli import LATENT_SMOKE
 
-    return {**SMOKE, **LATENT_SMOKE, **APP_SMOKE, "anomaly": smoke_anomaly}
+    return {**SMOKE, **LATENT_SMOKE, **APP_SMOKE, "anomaly": smoke_anomaly, "disentangle": smoke_disentangle}
 
 
 def test_every_command_has_a_smoke_test():

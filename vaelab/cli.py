@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 from .cli_common import as_images, data_spec, load_run, writable_path
+from .cli_factors import COMMANDS as factor_commands
+from .cli_factors import EPILOGS as factor_epilogs
+from .cli_factors import add_commands as add_factor_commands
 from .cli_apps import COMMANDS as app_commands
 from .cli_apps import EPILOGS as app_epilogs
 from .cli_apps import add_commands as add_app_commands
@@ -33,6 +36,7 @@ EPILOGS = {
   vaelab reconstruct runs/mnist-conv -n 16 --out recon.png   # originals above reconstructions""",
     **latent_epilogs,
     **app_epilogs,
+    **factor_epilogs,
 }
 
 
@@ -56,11 +60,14 @@ def add_training_options(t: argparse.ArgumentParser) -> None:
 
     d = t.add_argument_group("data")
     d.add_argument("--data", help="mnist (default), idx:DIR (MNIST-format IDX files), folder:DIR "
-                                  "(image files; one subfolder per class gives labels) or csv:FILE (a table of numbers)")
+                                  "(image files; one subfolder per class gives labels), csv:FILE (a table of numbers) or "
+                                  "dsprites[:FILE.npz] (64x64 sprites with known factors; rendered, or the original file)")
     d.add_argument("--val-size", type=int, help="examples held out for validation (default 10000)")
     d.add_argument("--classes", type=_ints, help="keep only these labels, e.g. 1,8 (default: all)")
     d.add_argument("--label-column", help="csv:FILE only: the column holding labels (not a feature)")
     d.add_argument("--ignore", type=_names, help="csv:FILE only: columns to drop, e.g. id,name")
+    d.add_argument("--limit", type=int, metavar="N",
+                   help="dsprites only: images drawn (fixed seed) from the 737,280 combinations (default 100000)")
     d.add_argument("--image-size", type=int, metavar="N",
                    help="folder:DIR only: resize every image to NxN (default: keep; then all sizes must match)")
     d.add_argument("--binarize", choices=["dynamic", "none"],
@@ -78,8 +85,10 @@ def add_training_options(t: argparse.ArgumentParser) -> None:
     m.add_argument("--likelihood", choices=likelihoods.names(), help="p(x|z) (default bernoulli)")
     m.add_argument("--sigma", type=float, help="sigma of the fixed Gaussian likelihood (default 0.1)")
     m.add_argument("--regularizer", choices=REGULARIZERS,
-                   help="kl: VAE (default); l2: lambda*|z|^2 regularised AE; none: plain AE")
-    m.add_argument("--beta", type=float, help="weight of the KL term; >1 gives a beta-VAE (default 1)")
+                   help="kl: VAE (default); tc: beta-TCVAE (beta weighs only the total correlation); "
+                        "l2: lambda*|z|^2 regularised AE; none: plain AE")
+    m.add_argument("--beta", type=float,
+                   help="weight of the KL term (>1 gives a beta-VAE), or of the TC term with --regularizer tc (default 1)")
     m.add_argument("--lam", type=float, help="lambda of the l2 regulariser (default 0.001)")
     m.add_argument("--conditional", action="store_true", default=None,
                    help="conditional VAE: the label goes into encoder and decoder (sample with --label)")
@@ -140,12 +149,14 @@ def _parser() -> argparse.ArgumentParser:
 
     add_latent_commands(command, _ints)
     add_app_commands(command, add_training_options, _ints)
+    add_factor_commands(command)
     return p
 
 
 # --- train ----------------------------------------------------------------------------------------
 _SECTIONS = {
-    "data": ("val_size", "binarize", "allow_grey_bernoulli", "image_size", "classes", "label_column", "ignore"),
+    "data": ("val_size", "binarize", "allow_grey_bernoulli", "image_size", "classes", "label_column", "ignore",
+             "limit"),
     "model": ("arch", "latent_dim", "hidden", "channels", "dense", "res_blocks", "likelihood", "sigma", "regularizer", "beta", "lam"),
     "train": ("epochs", "batch_size", "lr", "seed", "kl_warmup", "grad_clip", "device"),
 }
@@ -295,7 +306,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "reconstruct": cmd_reconstruct,
-            **latent_commands, **app_commands}
+            **latent_commands, **app_commands, **factor_commands}
 
 
 NUMBER_LIST_OPTIONS = ("--alpha",)  # they take lists such as -2,-1,0,1,2

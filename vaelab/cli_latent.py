@@ -187,6 +187,10 @@ def cmd_traverse(args) -> int:
     vae = model.config.stochastic
     labels = [f"z{d}  {'KL' if vae else 'var'} {float(stats['kl' if vae else 'mu_variance'][d]):.2f}"
               + ("" if stats["active"][d] else "  inactive") for d in dims]
+    carried = _factors_carried(model, data, args.split)
+    if carried is not None:  # data with known factors: name what each active row moves
+        labels = [f"{label}  {carried[d][0]} (MI {carried[d][1]:.2f})" if stats["active"][d] else label
+                  for label, d in zip(labels, dims)]
     header = f"each row: one dimension from -{args.span:g} to +{args.span:g}; the others at {name}"
     out = save_labelled_rows(as_images(rows.reshape(-1, *rows.shape[2:])).reshape(rows.shape), labels,
                              _out(args, "traversal.png"), header)
@@ -195,9 +199,21 @@ def cmd_traverse(args) -> int:
           f"(variance of mu over {min(len(x), 2000)} {args.split} examples > 0.01)")
     for d in dims[:min(len(dims), 10)]:
         print(f"  z{d}: KL {float(stats['kl'][d]):.3f} nats, var(mu) {float(stats['mu_variance'][d]):.3f}"
-              + ("" if stats["active"][d] else "  (inactive)"))
+              + ("" if stats["active"][d] else "  (inactive)")
+              + (f", most information about {carried[d][0]} ({carried[d][1]:.3f} nats)"
+                 if carried and stats["active"][d] else ""))
     print(f"wrote {out}")
     return 0
+
+
+def _factors_carried(model, data, split: str, n: int = 5000):
+    """Per dimension, (factor, MI in nats) on up to n examples of a split of data with known factors; else None."""
+    from .metrics.disentanglement import dimension_factors, encode_means
+
+    if data.factors is None:
+        return None
+    x, _ = data.split(split)
+    return dimension_factors(encode_means(model, x[:n]), data.factors[split][:n].numpy(), data.factor_names)
 
 
 def _refuse_label_on_unconditional(model, label) -> None:

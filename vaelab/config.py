@@ -35,6 +35,7 @@ class DataConfig:
     classes: tuple[int, ...] | None = None  # keep only the examples with these labels (e.g. digits 1 and 8)
     label_column: str | None = None  # csv dataset: the column that holds labels, not features
     ignore: tuple[str, ...] | None = None  # csv dataset: columns to drop (e.g. non-numeric ones)
+    limit: int | None = None  # dsprites: images drawn at random from the 737,280 (default 100,000)
 
     def __post_init__(self) -> None:
         _check(self.binarize in BINARIZATIONS, f"binarize must be one of {BINARIZATIONS}, got {self.binarize!r}")
@@ -48,6 +49,9 @@ class DataConfig:
         _check(self.name != "csv" or bool(self.path), "the csv dataset needs a path: --data csv:FILE")
         _check((self.label_column is None and not self.ignore) or self.name == "csv",
                f"--label-column and --ignore apply only to csv data, not {self.name!r}")
+        _check(self.limit is None or (type(self.limit) is int and self.limit >= 3),
+               f"--limit must be an integer >= 3 (train, validation and test need one each), got {self.limit!r}")
+        _check(self.limit is None or self.name == "dsprites", f"--limit applies only to dsprites, not {self.name!r}")
         if self.ignore is not None:
             object.__setattr__(self, "ignore", tuple(str(c) for c in self.ignore))
         if self.classes is not None:
@@ -68,7 +72,7 @@ class ModelConfig:
     res_blocks: int = 0  # conv: residual blocks (two 3x3 convs) at every stage of encoder and decoder
     likelihood: str = "bernoulli"
     sigma: float = 0.1  # only for the fixed-sigma Gaussian likelihood
-    regularizer: str = "kl"  # "kl" (VAE, beta-VAE), "l2" (lambda*|z|^2, regularised AE), "none" (AE)
+    regularizer: str = "kl"  # "kl" (VAE, beta-VAE), "tc" (beta-TCVAE), "l2" (lambda*|z|^2, regularised AE), "none" (AE)
     beta: float = 1.0
     lam: float = 1e-3  # weight of |z|^2 for the "l2" regulariser
     classes: int = 0  # > 0: a conditional VAE; the one-hot label joins the encoder's and decoder's inputs
@@ -98,8 +102,8 @@ class ModelConfig:
 
     @property
     def stochastic(self) -> bool:
-        """Only the VAE samples z; the (regularised) autoencoders use z = mu."""
-        return self.regularizer == "kl"
+        """Only the VAEs sample z; the (regularised) autoencoders use z = mu."""
+        return self.regularizer in ("kl", "tc")
 
 
 @dataclass(frozen=True)

@@ -44,3 +44,22 @@ def warmup_beta(beta: float, step: int, warmup_steps: int) -> float:
     if warmup_steps <= 0:
         return beta
     return beta * min(1.0, step / warmup_steps)
+
+
+def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """beta-TCVAE's total-correlation term KL(q(z) || prod_d q(z_d)), per example (Chen et al. 2018).
+
+    z, mu, logvar: (M, L), z_i drawn from q(z|x_i). The aggregate posterior q(z) and its marginals
+    q(z_d) are estimated from the batch alone: log q(z_i) ~ logsumexp_j log q(z_i|x_j) - log M.
+    Chen et al.'s minibatch-weighted sampling subtracts log(N M) instead (N: the data set's size),
+    which only shifts the result by the constant (L - 1) log N: the same gradient. Without it the
+    value is the TC of the batch's own mixture of posteriors, non-negative on average, so a printed
+    loss stays readable.
+    """
+    m = z.shape[0]
+    # log q(z_i,d | x_j) for every pair (i, j): (M, M, L)
+    diff = z[:, None, :] - mu[None, :, :]
+    log_q_pairs = -0.5 * (math.log(2 * math.pi) + logvar[None] + diff**2 * torch.exp(-logvar[None]))
+    log_qz = torch.logsumexp(log_q_pairs.sum(-1), dim=1) - math.log(m)  # (M,)
+    log_prod_marginals = (torch.logsumexp(log_q_pairs, dim=1) - math.log(m)).sum(-1)  # (M,)
+    return log_qz - log_prod_marginals

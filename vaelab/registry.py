@@ -46,4 +46,4 @@ likelihoods: Registry = Registry("likelihood", "vaelab.likelihoods")
 architectures: Registry = Registry("architecture", "vaelab.nets")
 datasets: Registry = Registry("dataset", "vaelab.data.datasets")
 
-REGULARIZERS = ("kl", "l2", "none")  # VAE / beta-VAE, regularised AE (lambda*|z|^2), plain AE
+REGULARIZERS = ("kl", "tc", "l2", "none")  # VAE / beta-VAE, beta-TCVAE, regularised AE (lambda*|z|^2), plain AE

@@ -31,6 +31,8 @@ class Splits:
     name: str = "tensors"
     files: dict[str, list[str]] | None = None  # {"train": [...], ...}: each example's file, where it has one
     standardization: dict | None = None  # tables: the training split's column means and stds, to save with a run
+    factors: dict[str, Tensor] | None = None  # {"train": (N, F) int64, ...}: known generative factors' classes
+    factor_names: tuple[str, ...] | None = None  # the F factors' names, e.g. ("shape", "scale", ...)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -67,13 +69,17 @@ def keep_classes(s: Splits, classes: tuple[int, ...]) -> Splits:
         raise VaelabError(f"no training example has label {missing[0]} (labels are "
                           f"{int(s.train_labels.min())}..{int(s.train_labels.max())})")
     parts, files = {}, ({} if s.files is not None else None)
+    factors = {} if s.factors is not None else None
     for split in ("train", "val", "test"):
         x, y = s.split(split)
         keep = torch.isin(y, wanted) if y is not None else torch.zeros(len(x), dtype=torch.bool)
         parts[split], parts[f"{split}_labels"] = x[keep], (y[keep] if y is not None else None)
         if files is not None:
             files[split] = [f for f, k in zip(s.files[split], keep.tolist()) if k]
-    kept = Splits(**parts, name=s.name, files=files, standardization=s.standardization)
+        if factors is not None:
+            factors[split] = s.factors[split][keep]
+    kept = Splits(**parts, name=s.name, files=files, standardization=s.standardization, factors=factors,
+                  factor_names=s.factor_names)
     if s.standardization is not None:  # a table: its statistics must describe the rows kept, not all rows
         from .table import restandardize
 
@@ -177,3 +183,4 @@ def fixed_binarization(x: Tensor, seed: int = TEST_BINARIZATION_SEED) -> Tensor:
 
 from . import folder as _folder  # noqa: E402,F401  registers "folder"; last, as it imports Splits from here
 from . import table as _table  # noqa: E402,F401  registers "csv"
+from . import factors as _factors  # noqa: E402,F401  registers "dsprites"

@@ -14,7 +14,7 @@ from ..config import ModelConfig
 from ..distributions import DiagonalGaussian, standard_normal_log_prob
 from ..errors import InputError
 from ..likelihoods import Likelihood
-from ..objectives import LossTerms
+from ..objectives import LossTerms, total_correlation
 from ..registry import architectures, likelihoods
 
 
@@ -66,7 +66,10 @@ class VAE(nn.Module):
 
     def forward(self, x: Tensor, beta: float | None = None, generator: torch.Generator | None = None,
                 cond: Tensor | None = None) -> LossTerms:
-        """Negative ELBO (or the autoencoder's loss) and its terms, batch means in nats per example."""
+        """Negative ELBO (or the autoencoder's, or beta-TCVAE's, loss) and its terms, batch means in nats per example.
+
+        `beta` overrides the configured one (the KL warm-up passes a rising value).
+        """
         cfg = self.config
         qz = self.posterior(x, cond)
         z = qz.rsample(generator) if cfg.stochastic else qz.mu
@@ -74,6 +77,14 @@ class VAE(nn.Module):
         if cfg.regularizer == "kl":
             reg = qz.kl()
             weight = cfg.beta if beta is None else beta
+        elif cfg.regularizer == "tc":
+            # KL = index-code MI + TC + dimension-wise KL; beta-TCVAE weighs only TC by beta, so its
+            # loss is the negative ELBO plus (beta - 1) TC. The warm-up scales the whole regulariser.
+            reg = qz.kl()
+            ramp = 1.0 if beta is None or cfg.beta == 0 else beta / cfg.beta
+            tc = total_correlation(z, qz.mu, qz.logvar)
+            recon, reg = recon.mean(), reg.mean()
+            return LossTerms(loss=recon + ramp * (reg + (cfg.beta - 1) * tc.mean()), recon=recon, reg=reg)
         elif cfg.regularizer == "l2":
             reg = (z**2).sum(-1)
             weight = cfg.lam

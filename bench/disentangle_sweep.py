@@ -1,0 +1,188 @@
+"""beta-VAE vs beta-TCVAE on dSprites: disentanglement metrics and the reconstruction price of beta.
+
+    python -m bench.disentangle_sweep [--betas 1,4,8] [--models vae,tcvae] [--limit 60000] [--epochs 8]
+                                      [--hidden 1200,1200] [--out runs/disentangle] [--plot PATH] [--json PATH]
+
+For each model (beta-VAE: --regularizer kl; beta-TCVAE: --regularizer tc, minibatch-weighted
+sampling) and each beta, one run trains on `--data dsprites --limit N` (vaelab's rendered
+dSprites: a fixed random subset of the 737,280 factor combinations; a tenth is the test split)
+with the MLP of Chen et al. 2018 (4096-1200-1200-10 and back, Bernoulli pixels), then the test
+split is measured with `vaelab.metrics.disentanglement`: MIG, the FactorVAE score, DCI
+(disentanglement, completeness, informativeness), and the reconstruction term -E_q log p(x|z)
+and KL in nats per image (one posterior sample, fixed seed). The table and a trade-off plot (MIG
+against reconstruction) are printed and saved; published reference points are printed beside them.
+
+Run folders are kept (--out/MODEL-beta-B); a finished run is measured again, not retrained.
+Time: each run sees limit x 0.8 x epochs images; at the defaults about 10 minutes per run on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.data import load_splits
+from vaelab.metrics.disentanglement import disentanglement_report
+from vaelab.train.checkpoint import atomic_path
+from vaelab.train.run import load
+from vaelab.train.trainer import fit
+
+from .report import command_line, write_json
+
+MODELS = {"vae": ("beta-VAE", "kl"), "tcvae": ("beta-TCVAE", "tc")}
+COLUMNS = ("MIG", "FactorVAE", "DCI dis.", "DCI comp.", "DCI info.", "recon", "KL")
+# Published figures, quoted for comparison only (different budgets, architectures and data renderings).
+PUBLISHED = (
+    "Chen et al. 2018 (beta-TCVAE paper), dSprites, MLP encoder/decoder: best MIG about 0.2-0.3 for beta-VAE "
+    "and about 0.4 for beta-TCVAE at beta around 4-10 (their Figure 4, read off the plot)",
+    "Locatello et al. 2019, dSprites, 50 models per method and hyperparameter: MIG mostly 0.05-0.35, "
+    "FactorVAE score mostly 0.55-0.85, DCI disentanglement mostly 0.05-0.5 (their Figure 13, read off the plot)",
+)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(t) for t in text.split(",") if t.strip())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(t) for t in text.split(",") if t.strip())
+
+
+@torch.no_grad()
+def reconstruction_terms(model, x: torch.Tensor, seed: int = 0, batch_size: int = 500) -> tuple[float, float]:
+    """Test -E_q log p(x|z) (one sample per image) and KL, nats per image."""
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    recon = kl = 0.0
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        qz = model.posterior(xb)
+        recon -= float(model.px(qz.rsample(g)).log_prob(xb).sum())
+        kl += float(qz.kl().sum())
+    return recon / len(x), kl / len(x)
+
+
+def one_run(key: str, beta: float, splits, data_config: DataConfig, args, out: Path) -> dict:
+    label, regularizer = MODELS[key]
+    run_dir = out / f"{key}-beta-{beta:g}"
+    config = RunConfig(
+        data=data_config,
+        model=ModelConfig(arch="mlp", shape=splits.shape, latent_dim=args.latent_dim, hidden=args.hidden,
+                          regularizer=regularizer, beta=beta),
+        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed))
+    start = time.perf_counter()
+    started = (run_dir / "config.json").is_file()
+    if started and _epochs_done(run_dir) >= args.epochs:
+        model = load(run_dir)
+    else:  # a new run, or one that was killed: continue it from its checkpoint
+        model = fit(config, splits, run_dir, resume=started, progress=not args.quiet)
+    trained = time.perf_counter() - start
+    report = disentanglement_report(model, splits, "test", seed=args.seed)
+    recon, kl = reconstruction_terms(model, splits.test, args.seed)
+    return {"model": label, "beta": beta, "MIG": report["mig"], "FactorVAE": report["factor_vae_score"],
+            "DCI dis.": report["dci_disentanglement"], "DCI comp.": report["dci_completeness"],
+            "DCI info.": report["dci_informativeness"], "recon": recon, "KL": kl,
+            "mig_per_factor": dict(zip(report["factors"], report["mig_per_factor"])),
+            "train_seconds": round(trained, 1), "run": str(run_dir)}
+
+
+def _epochs_done(run_dir: Path) -> int:
+    metrics = run_dir / "metrics.jsonl"
+    return sum(1 for line in metrics.read_text().splitlines() if line.strip()) if metrics.is_file() else 0
+
+
+def plot(rows: list[dict], path: Path, subtitle: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110)
+    for label, marker in (("beta-VAE", "o"), ("beta-TCVAE", "s")):
+        mine = sorted((r for r in rows if r["model"] == label), key=lambda r: r["beta"])
+        if not mine:
+            continue
+        recon, mig = [r["recon"] for r in mine], [r["MIG"] for r in mine]
+        left.plot(recon, mig, f"-{marker}", label=label)
+        for r in mine:
+            left.annotate(f"beta={r['beta']:g}", (r["recon"], r["MIG"]), textcoords="offset points",
+                          xytext=(5, 4), fontsize=8)
+        right.plot([r["beta"] for r in mine], [r["FactorVAE"] for r in mine], f"-{marker}", label=f"{label} FactorVAE")
+        right.plot([r["beta"] for r in mine], [r["DCI dis."] for r in mine], f"--{marker}", label=f"{label} DCI dis.")
+    left.set_xlabel("reconstruction -E_q log p(x|z), nats per image (test)")
+    left.set_ylabel("MIG")
+    left.set_title("disentanglement against reconstruction", fontsize=10)
+    right.set_xlabel("beta")
+    right.set_ylabel("score")
+    right.set_title("FactorVAE score and DCI disentanglement", fontsize=10)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=8)
+    fig.suptitle(subtitle, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m bench.disentangle_sweep", description=__doc__.split("\n")[0])
+    p.add_argument("--betas", type=_floats, default=(1.0, 4.0, 8.0))
+    p.add_argument("--models", type=lambda t: tuple(t.split(",")), default=("vae", "tcvae"))
+    p.add_argument("--limit", type=int, default=60_000, help="dSprites images drawn (default 60000)")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--hidden", type=_ints, default=(1200, 1200))
+    p.add_argument("--latent-dim", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default="runs/disentangle", help="run folders (kept; finished runs are reused)")
+    p.add_argument("--plot", default="docs/images/disentangle_tradeoff.png")
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        p.error(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}")
+    torch.set_num_threads(args.threads)
+    command = command_line("bench.disentangle_sweep", argv)
+    print(f"command: {command}")
+    data_config = DataConfig(name="dsprites", limit=args.limit)
+    splits = load_splits(data_config)
+    print(f"dSprites (rendered): {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test images; "
+          f"MLP {args.hidden}, {args.latent_dim}-D latent, {args.epochs} epochs, batch {args.batch_size}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, start = [], time.perf_counter()
+    print("\n  model        beta  " + "  ".join(f"{c:>9}" for c in COLUMNS))
+    for key in args.models:
+        for beta in args.betas:
+            r = one_run(key, beta, splits, data_config, args, out)
+            rows.append(r)
+            print(f"  {r['model']:<11} {beta:5g}  " + "  ".join(f"{r[c]:9.3f}" for c in COLUMNS), flush=True)
+    print("\nMIG per factor:")
+    for r in rows:
+        print(f"  {r['model']:<11} beta {r['beta']:g}: "
+              + "  ".join(f"{f} {v:.2f}" for f, v in r["mig_per_factor"].items()))
+    best = max(rows, key=lambda r: r["MIG"])
+    print(f"\nbest MIG: {best['model']} beta {best['beta']:g}: {best['MIG']:.3f} (goal for beta-TCVAE: >= 0.3)")
+    print("published, for reference (not comparable budgets):")
+    for line in PUBLISHED:
+        print(f"  {line}")
+    subtitle = f"{command}  |  {len(splits.train)} training images, {args.epochs} epochs"
+    if args.plot:
+        print(f"plot: {plot(rows, Path(args.plot), subtitle)}")
+    print(f"{time.perf_counter() - start:.0f} s; command: {command}")
+    results = {"command": command, "rows": rows, "limit": args.limit, "epochs": args.epochs,
+               "hidden": list(args.hidden), "latent_dim": args.latent_dim, "published": list(PUBLISHED)}
+    write_json(args.json, results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
