@@ -44,3 +44,19 @@ def test_deeper_conv_options_keep_shapes_and_the_plain_layout():
     assert logits.shape == (5, 3, 1, 28, 28)
     deep.encoder(x).sum().backward()
     assert deep.encoder.features[2].conv1.weight.grad.abs().sum() > 0  # the residual branch is trained
+
+
+def test_the_dsprites_conv_architecture():
+    """64x64 images through four stride-2 stages and a 256-wide dense layer (Burgess et al. 2018's shape)."""
+    from vaelab.config import ModelConfig
+    from vaelab.models.vae import VAE
+
+    model = VAE(ModelConfig(arch="conv", shape=(1, 64, 64), latent_dim=10, channels=(32, 32, 64, 64), dense=(256,),
+                            regularizer="tc", beta=6.0))
+    x = torch.rand(8, 1, 64, 64).bernoulli()
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (8, 10)
+    assert model.decode(mu).shape == (8, 1, 64, 64)
+    terms = model(x)
+    terms.loss.backward()
+    assert torch.isfinite(terms.loss) and model.encoder.features[0].weight.grad.abs().sum() > 0
