@@ -5,7 +5,7 @@ The design of the original: shape (square, ellipse, heart) x scale (6 values, 0.
 combination once: 737,280 images, in C order over the factors (y varies fastest). `render` draws
 any list of factor combinations: the 720 (shape, scale, orientation) sprites are drawn once (a
 pixel is on when its centre lies inside the rotated, scaled shape), and position only translates
-them, one pixel per position step, so an image is one vectorised gather. The outlines are ours (the
+them, one pixel per position step, so an image is one slice of a padded sprite. The outlines are ours (the
 original's bitmaps are not reproduced pixel for pixel); the factors and their values are the
 original's. A user who has the
 original `dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz` loads it with `load_npz` instead.
