@@ -78,8 +78,8 @@ from vaelab.data.datasets import presented
 from vaelab.latent.search import encode_all
 from vaelab.metrics.classifier import classifier_test_accuracy, digit_classifier
 from vaelab.metrics.likelihood import evaluate
-from vaelab.train.checkpoint import atomic_path
 from vaelab.train.trainer import fit
+from vaelab.viz.figures import pyplot, save_png
 from vaelab.viz.grid import grid_image, save_grid
 
 from .report import command_line, write_json
@@ -151,26 +151,10 @@ def prior_sample_verdict(probabilities: torch.Tensor, digits=DIGITS, threshold: 
 
 
 # --- pictures ---------------------------------------------------------------------------------
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    _pyplot().close(fig)
-    return path
-
-
 def scatter_panels(codes: dict[str, np.ndarray], labels: np.ndarray, path: Path, titles: dict[str, str]) -> Path:
     """One scatter per model of its 2-D test codes, coloured by digit; each panel square, centred on 0,
     scaled to its own codes (the 0.5%..99.5% range, so a few outliers do not shrink the rest)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(codes), figsize=(5.2 * len(codes), 5.4), dpi=110)
     angle = np.linspace(0, 2 * np.pi, 200)
     for ax, (key, z) in zip(np.atleast_1d(axes), codes.items()):
@@ -189,18 +173,18 @@ def scatter_panels(codes: dict[str, np.ndarray], labels: np.ndarray, path: Path,
         ax.set_title(f"{titles[key]}\n{len(z)} test posterior means, axes \u00b1{half:.3g}", fontsize=10)
         ax.legend(markerscale=4, fontsize=8, loc="upper right", frameon=False)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def grids_side_by_side(images: dict[str, torch.Tensor], path: Path, titles: dict[str, str]) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(images), figsize=(5.2 * len(images), 5.6), dpi=110)
     for ax, (key, x) in zip(np.atleast_1d(axes), images.items()):
         ax.imshow(np.asarray(grid_image(x, nrow=GRID)), cmap="gray", vmin=0, vmax=255)
         ax.set_title(f"{titles[key]}: decoded z ~ N(0, I)", fontsize=10)
         ax.axis("off")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import torch
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import load_splits
 from vaelab.metrics.disentanglement import disentanglement_report
-from vaelab.train.checkpoint import atomic_path
+from vaelab.viz.figures import pyplot, save_png
 from vaelab.train.run import load
 from vaelab.train.trainer import fit
 
@@ -101,12 +101,7 @@ def _epochs_done(run_dir: Path) -> int:
 
 
 def plot(rows: list[dict], path: Path, subtitle: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110)
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(12, 4.8), dpi=110)
     for label, marker in (("beta-VAE", "o"), ("beta-TCVAE", "s")):
         mine = sorted((r for r in rows if r["model"] == label), key=lambda r: r["beta"])
         if not mine:
@@ -129,10 +124,7 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> Path:
         ax.legend(frameon=False, fontsize=8)
     fig.suptitle(subtitle, fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -62,7 +62,7 @@ import vaelab
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import load_splits
 from vaelab.metrics.likelihood import evaluate
-from vaelab.train.checkpoint import atomic_path, atomic_write_text
+from vaelab.train.checkpoint import atomic_write_text
 from vaelab.train.run import (
     CHECKPOINT,
     CONFIG,
@@ -72,6 +72,7 @@ from vaelab.train.run import (
     read_config,
 )
 from vaelab.train.trainer import Trainer
+from vaelab.viz.figures import pyplot, save_png
 
 from .report import command_line, write_json
 
@@ -195,11 +196,7 @@ def evaluate_size(run_dir: Path, splits, iwae_k: int, limit: int | None, seed: i
 
 # --- the picture --------------------------------------------------------------------------------
 def plot(rows: list[dict], path: Path, subtitle: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     sizes = [r["latent_dim"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), dpi=110)
     kl, recon = [r["kl"] for r in rows], [r["recon"] for r in rows]
@@ -223,10 +220,7 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> Path:
     right.grid(alpha=0.3)
     fig.suptitle(subtitle, fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ..errors import InputError
 
-from ..train.checkpoint import atomic_path
+from ..viz.figures import pyplot, save_png
 
 
 @torch.no_grad()
@@ -41,11 +41,7 @@ def project_2d(mu: np.ndarray) -> tuple[np.ndarray, str, tuple[str, str]]:
 def scatter_codes(mu: np.ndarray, labels: np.ndarray | None, path: str | Path, title: str = "",
                   label_names: dict[int, str] | None = None) -> Path:
     """Write a PNG scatter of the codes (projected to 2-D, method named on the plot), coloured by label."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     points, method, (xlabel, ylabel) = project_2d(mu)
     fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
     if labels is None:
@@ -63,8 +59,4 @@ def scatter_codes(mu: np.ndarray, labels: np.ndarray | None, path: str | Path, t
     ax.set_ylabel(ylabel)
     ax.set_title(f"{title}\n{method}" if title else method, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
