@@ -26,6 +26,7 @@ import torch
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import load_splits
 from vaelab.metrics.disentanglement import disentanglement_report
+from vaelab.metrics.likelihood import evaluate
 from vaelab.viz.figures import pyplot, save_png
 from vaelab.train.run import load
 from vaelab.train.trainer import fit
@@ -55,20 +56,6 @@ def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(t) for t in text.split(",") if t.strip())
 
 
-@torch.no_grad()
-def reconstruction_terms(model, x: torch.Tensor, seed: int = 0, batch_size: int = 500) -> tuple[float, float]:
-    """Test -E_q log p(x|z) (one sample per image) and KL, nats per image."""
-    model.eval()
-    g = torch.Generator().manual_seed(seed)
-    recon = kl = 0.0
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
-        qz = model.posterior(xb)
-        recon -= float(model.px(qz.rsample(g)).log_prob(xb).sum())
-        kl += float(qz.kl().sum())
-    return recon / len(x), kl / len(x)
-
-
 def one_run(key: str, beta: float, splits, data_config: DataConfig, args, out: Path) -> dict:
     label, regularizer = MODELS[key]
     if regularizer == "tc" and beta == 1:
@@ -81,13 +68,15 @@ def one_run(key: str, beta: float, splits, data_config: DataConfig, args, out: P
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed))
     start = time.perf_counter()
     started = (run_dir / "config.json").is_file()
-    if started and _epochs_done(run_dir) >= args.epochs:
-        model = load(run_dir)
-    else:  # a new run, or one that was killed: continue it from its checkpoint
-        model = fit(config, splits, run_dir, resume=started, progress=not args.quiet)
+    if not (started and _epochs_done(run_dir) >= args.epochs):  # a new run, or a killed one: continue it
+        fit(config, splits, run_dir, resume=started, progress=not args.quiet)
+    # Measure the weights the run folder keeps (best validation epoch), as every later command
+    # sees them: fit() returns the last epoch's, so a fresh and a reloaded run would disagree.
+    model = load(run_dir)
     trained = time.perf_counter() - start
     report = disentanglement_report(model, splits, "test", seed=args.seed)
-    recon, kl = reconstruction_terms(model, splits.test, args.seed)
+    terms = evaluate(model, config, splits, "test", iwae_k=1, seed=args.seed)  # one posterior sample per image
+    recon, kl = terms["recon"], terms["kl"]
     return {"model": label, "beta": beta, "MIG": report["mig"], "FactorVAE": report["factor_vae_score"],
             "DCI dis.": report["dci_disentanglement"], "DCI comp.": report["dci_completeness"],
             "DCI info.": report["dci_informativeness"], "recon": recon, "KL": kl,

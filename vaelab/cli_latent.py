@@ -208,12 +208,13 @@ def cmd_traverse(args) -> int:
 
 def _factors_carried(model, data, split: str, n: int = 5000):
     """Per dimension, (factor, MI in nats) on up to n examples of a split of data with known factors; else None."""
-    from .metrics.disentanglement import dimension_factors, encode_means
+    from .latent.search import encode_all
+    from .metrics.disentanglement import dimension_factors
 
     if data.factors is None:
         return None
     x, _ = data.split(split)
-    return dimension_factors(encode_means(model, x[:n]), data.factors[split][:n].numpy(), data.factor_names)
+    return dimension_factors(encode_all(model, x[:n])[0].numpy(), data.factors[split][:n].numpy(), data.factor_names)
 
 
 def _refuse_label_on_unconditional(model, label) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..latent.search import encode_all
 
 BINS = 20
 VOTE_BATCH = 64
@@ -163,14 +164,6 @@ def dci(codes: np.ndarray, factors: np.ndarray, train_fraction: float = 0.8, see
             "importance": importance.tolist()}
 
 
-@torch.no_grad()
-def encode_means(model, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
-    """Posterior means of x, (N, L) float64, in batches."""
-    model.eval()
-    return torch.cat([model.posterior(x[i:i + batch_size].to(model.device)).mu.cpu()
-                      for i in range(0, len(x), batch_size)]).double().numpy()
-
-
 def disentanglement_report(model, splits, split: str = "test", n: int | None = None, seed: int = 0) -> dict:
     """All three metrics for `model` on (up to n examples of) a split of data with known factors."""
     if splits.factors is None:
@@ -181,10 +174,10 @@ def disentanglement_report(model, splits, split: str = "test", n: int | None = N
     if n is not None and n < len(x):
         keep = np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))
         x, factors = x[torch.from_numpy(keep)], factors[keep]
-    codes = encode_means(model, x)
+    codes = encode_all(model, x)[0].numpy()  # posterior means
     mig = mutual_information_gap(codes, factors)
     report = {"split": split, "n": len(codes), "factors": list(splits.factor_names), "mig": mig["mig"],
-              **{k: v for k, v in factor_vae_score(codes, factors, seed=seed).items()}}
+              **factor_vae_score(codes, factors, seed=seed)}
     d = dci(codes, factors, seed=seed)
     report.update({"dci_disentanglement": d["disentanglement"], "dci_completeness": d["completeness"],
                    "dci_informativeness": d["informativeness"], "mig_per_factor": mig["per_factor"],

@@ -74,6 +74,7 @@ class VAE(nn.Module):
         qz = self.posterior(x, cond)
         z = qz.rsample(generator) if cfg.stochastic else qz.mu
         recon = -self.px(z, cond).log_prob(x)  # (B,)
+        extra = 0.0  # a term the loss adds to the regulariser without reporting it as part of `reg`
         if cfg.regularizer == "kl":
             reg = qz.kl()
             weight = cfg.beta if beta is None else beta
@@ -81,10 +82,8 @@ class VAE(nn.Module):
             # KL = index-code MI + TC + dimension-wise KL; beta-TCVAE weighs only TC by beta, so its
             # loss is the negative ELBO plus (beta - 1) TC. The warm-up scales the whole regulariser.
             reg = qz.kl()
-            ramp = 1.0 if beta is None or cfg.beta == 0 else beta / cfg.beta
-            tc = total_correlation(z, qz.mu, qz.logvar)
-            recon, reg = recon.mean(), reg.mean()
-            return LossTerms(loss=recon + ramp * (reg + (cfg.beta - 1) * tc.mean()), recon=recon, reg=reg)
+            weight = 1.0 if beta is None or cfg.beta == 0 else beta / cfg.beta
+            extra = (cfg.beta - 1) * total_correlation(z, qz.mu, qz.logvar).mean()
         elif cfg.regularizer == "l2":
             reg = (z**2).sum(-1)
             weight = cfg.lam
@@ -92,7 +91,7 @@ class VAE(nn.Module):
             reg = torch.zeros_like(recon)
             weight = 0.0
         recon, reg = recon.mean(), reg.mean()
-        return LossTerms(loss=recon + weight * reg, recon=recon, reg=reg)
+        return LossTerms(loss=recon + weight * (reg + extra), recon=recon, reg=reg)
 
     def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None,
                     qz: DiagonalGaussian | None = None, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
