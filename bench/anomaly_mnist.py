@@ -39,9 +39,9 @@ from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import load_splits
 from vaelab.data.datasets import presented
 from vaelab.registry import likelihoods
-from vaelab.train.trainer import fit
 
 from .report import command_line, write_json
+from .runs import train_or_reuse
 
 PUBLISHED = {"Deep SVDD (one-class), Ruff et al. 2018": 0.948, "conv autoencoder, Ruff et al. 2018": 0.897}
 COLUMNS = ("VAE recon", "VAE elbo", "VAE iwae", "AE recon", "PCA", "IsolationForest")
@@ -72,7 +72,7 @@ def one_digit(digit: int, all_splits, args, out: Path) -> dict[str, float]:
         config = RunConfig(data=data_config, model=ModelConfig(latent_dim=args.latent_dim, regularizer=regularizer,
                                                                    likelihood=args.likelihood),
                            train=TrainConfig(epochs=args.epochs, seed=args.seed))
-        model = fit(config, normal, out / f"{name}-{digit}", progress=not args.quiet)
+        model = train_or_reuse(config, normal, out / f"{name}-{digit}", progress=not args.quiet)
         statistics = ("recon", "elbo", "iwae") if name == "vae" else ("recon",)
         for statistic in statistics:
             s = anomaly_scores(model, scored, statistic, samples=10, iwae_k=args.iwae_k, seed=args.seed)
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--latent-dim", type=int, default=16)
     p.add_argument("--iwae-k", type=int, default=20)
-    p.add_argument("--out", default="runs/anomaly-mnist", help="run folders (must not exist yet)")
+    p.add_argument("--out", default="runs/anomaly-mnist", help="run folders; finished ones with the same settings are reused, killed ones resumed")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="digits 0 and 1, 1 epoch on 1,000 images, 1,000 test images")

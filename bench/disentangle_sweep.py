@@ -28,10 +28,9 @@ from vaelab.data import load_splits
 from vaelab.metrics.disentanglement import disentanglement_report
 from vaelab.metrics.likelihood import evaluate
 from vaelab.viz.figures import pyplot, save_png
-from vaelab.train.run import load
-from vaelab.train.trainer import fit
 
 from .report import command_line, write_json
+from .runs import train_or_reuse
 
 MODELS = {"vae": ("beta-VAE", "kl"), "tcvae": ("beta-TCVAE", "tc")}
 COLUMNS = ("MIG", "FactorVAE", "DCI dis.", "DCI comp.", "DCI info.", "recon", "KL")
@@ -67,12 +66,8 @@ def one_run(key: str, beta: float, splits, data_config: DataConfig, args, out: P
                           regularizer=regularizer, beta=beta),
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed))
     start = time.perf_counter()
-    started = (run_dir / "config.json").is_file()
-    if not (started and _epochs_done(run_dir) >= args.epochs):  # a new run, or a killed one: continue it
-        fit(config, splits, run_dir, resume=started, progress=not args.quiet)
-    # Measure the weights the run folder keeps (best validation epoch), as every later command
-    # sees them: fit() returns the last epoch's, so a fresh and a reloaded run would disagree.
-    model = load(run_dir)
+    # The weights the run folder keeps (best validation epoch), as every later command sees them.
+    model = train_or_reuse(config, splits, run_dir, progress=not args.quiet)
     trained = time.perf_counter() - start
     report = disentanglement_report(model, splits, "test", seed=args.seed)
     terms = evaluate(model, config, splits, "test", iwae_k=1, seed=args.seed)  # one posterior sample per image
@@ -82,11 +77,6 @@ def one_run(key: str, beta: float, splits, data_config: DataConfig, args, out: P
             "DCI info.": report["dci_informativeness"], "recon": recon, "KL": kl,
             "mig_per_factor": dict(zip(report["factors"], report["mig_per_factor"])),
             "train_seconds": round(trained, 1), "run": str(run_dir)}
-
-
-def _epochs_done(run_dir: Path) -> int:
-    metrics = run_dir / "metrics.jsonl"
-    return sum(1 for line in metrics.read_text().splitlines() if line.strip()) if metrics.is_file() else 0
 
 
 def plot(rows: list[dict], path: Path, subtitle: str) -> Path:

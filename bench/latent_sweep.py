@@ -63,18 +63,12 @@ from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import load_splits
 from vaelab.metrics.likelihood import evaluate
 from vaelab.train.checkpoint import atomic_write_text
-from vaelab.train.run import (
-    CHECKPOINT,
-    CONFIG,
-    METRICS,
-    WEIGHTS,
-    discard_unfinished_run,
-    read_config,
-)
+from vaelab.train.run import METRICS, discard_unfinished_run
 from vaelab.train.trainer import Trainer
 from vaelab.viz.figures import pyplot, save_png
 
 from .report import command_line, write_json
+from .runs import check_reusable, is_finished
 
 DEFAULT_SIZES = (2, 4, 8, 16, 32, 64)
 MARKER = "sweep.json"
@@ -101,26 +95,6 @@ def run_config(latent_dim: int, epochs: int, seed: int) -> RunConfig:
 
 
 # --- the run folders: train, resume or reuse ----------------------------------------------------
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
-    return out
-
-
-def checkpoint_epoch(run_dir: Path) -> int:
-    """Epochs the run's checkpoint holds (0 without one)."""
-    from safetensors import safe_open
-
-    if not (run_dir / CHECKPOINT).is_file():
-        return 0
-    with safe_open(str(run_dir / CHECKPOINT), framework="pt") as f:
-        return int(json.loads((f.metadata() or {})["trainer"])["epoch"])
-
-
 def read_marker(run_dir: Path) -> dict | None:
     path = run_dir / MARKER
     return json.loads(path.read_text()) if path.is_file() else None
@@ -134,23 +108,16 @@ def existing_run_state(run_dir: Path, config: RunConfig, data_id: dict) -> str:
     """'new', 'finished' or 'unfinished'; raises SystemExit for a folder this sweep must not touch."""
     if not run_dir.exists():
         return "new"
+    check_reusable(run_dir, config)
     marker = read_marker(run_dir)
-    if not (run_dir / CONFIG).is_file() or marker is None:
-        raise SystemExit(f"{run_dir} exists but was not made by this sweep (no {CONFIG} or {MARKER}); "
+    if marker is None:
+        raise SystemExit(f"{run_dir} exists but was not made by this sweep (no {MARKER}); "
                          "remove it or choose another --out")
-    theirs, ours = _flat(read_config(run_dir).to_dict()), _flat(config.to_dict())
-    differ = [f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in sorted(set(theirs) | set(ours))
-              if theirs.get(k) != ours.get(k)]
-    differ += [f"{k} {marker.get(k)!r} there, {v!r} here" for k, v in data_id.items() if marker.get(k) != v]
+    differ = [f"{k} {marker.get(k)!r} there, {v!r} here" for k, v in data_id.items() if marker.get(k) != v]
     if differ:
         raise SystemExit(f"{run_dir} holds a different training ({'; '.join(differ)}); "
                          "remove it or choose another --out")
-    done = checkpoint_epoch(run_dir)
-    if done >= config.train.epochs and (run_dir / WEIGHTS).is_file():
-        return "finished"
-    if done == 0:
-        raise SystemExit(f"{run_dir} has no finished epoch to resume from; remove it and start again")
-    return "unfinished"
+    return "finished" if is_finished(run_dir, config) else "unfinished"
 
 
 def train_size(run_dir: Path, config: RunConfig, splits, data_id: dict, progress: bool) -> str:

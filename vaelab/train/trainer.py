@@ -21,7 +21,7 @@ from ..errors import TrainingDiverged, VaelabError
 from ..models import VAE
 from ..objectives import warmup_beta
 from ..progress import progress_bar
-from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint, save_weights
+from .checkpoint import atomic_write_text, load_checkpoint, load_weights, save_checkpoint, save_weights
 from .run import CHECKPOINT, METRICS, STANDARDIZATION, WEIGHTS, discard_unfinished_run, prepare_run_dir
 
 CHECK_EVERY = 50  # steps between host synchronisations (progress bar and NaN check)
@@ -108,6 +108,7 @@ class Trainer:
         self.c_train = self.model.condition(data.train_labels) if conditional else None
         self.c_val = self.model.condition(data.val_labels) if conditional and len(data.val) else None
         self.state: dict[str, Any] = {"epoch": 0, "step": 0, "best_val": None, "best_epoch": None}
+        self.best_state: dict[str, Tensor] | None = None  # the kept weights, once this process has seen them
         if resume:
             self.state = load_checkpoint(self.out / CHECKPOINT, self.model, self.optimizer, self.generator)
             self._trim_metrics()
@@ -159,13 +160,25 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------
     def fit(self) -> VAE:
-        """Train up to `config.train.epochs`, validating, checkpointing and logging after each epoch."""
+        """Train up to `config.train.epochs`, validating, checkpointing and logging after each epoch.
+
+        Returns the model with the kept weights (the best validation epoch's), the same weights the
+        run folder's model.safetensors holds, so a caller measures what `vaelab.load` would give."""
         if self.state["epoch"] >= self.config.train.epochs:
             self.log(f"run already has {self.state['epoch']} epochs (asked for {self.config.train.epochs}); "
                      "nothing to do")
         for epoch in range(self.state["epoch"] + 1, self.config.train.epochs + 1):
             self._end_epoch(epoch, self.train_epoch(epoch))
+        self._restore_kept_weights()
         return self.model
+
+    def _restore_kept_weights(self) -> None:
+        if self.state["best_epoch"] in (None, self.state["epoch"]):
+            return  # the last epoch is the kept one (or nothing was kept): the model already holds it
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        elif self.out is not None:  # resumed after the best epoch: the run folder holds it
+            load_weights(self.model, self.out / WEIGHTS)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the shuffled training set. Returns the epoch's mean loss terms and its seconds."""
@@ -224,6 +237,7 @@ class Trainer:
         self.state["epoch"] = epoch
         if best:
             self.state["best_val"], self.state["best_epoch"] = record.get("val_loss"), epoch
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         record["best"] = best
         if self.out is not None:
             if best:
