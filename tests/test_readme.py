@@ -20,6 +20,7 @@ def test_python_example_runs_as_written(tmp_path, capsys):
                        train=TrainConfig(epochs=1, batch_size=32))
     fit(config, Splits(images(64), images(32), images(32)), tmp_path / "demo", progress=False)
     blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    blocks = [code for code in blocks if 'MoleculeVAE.load("runs/mol")' not in code]
     assert len(blocks) == 2 and all('vaelab.load("runs/demo")' in code for code in blocks)
     for code in blocks:
         exec(compile(code.replace('"runs/demo"', repr(str(tmp_path / "demo"))), "README.md", "exec"), {})
@@ -33,3 +34,15 @@ def test_ci_runs_the_readme_test_command():
     assert "make demo" in first_block and "make test" in first_block
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, re.M)
+
+
+def test_molecule_example_runs_as_written(tmp_path, capsys):
+    from vaelab.cli import main
+
+    molecules = Path(__file__).parent / "data" / "molecules.smi"
+    assert main(["mol", "train", "--data", str(molecules), "--latent-dim", "4", "--hidden", "16", "--epochs", "1",
+                 "--val-size", "20", "--quiet", "--out", str(tmp_path / "mol")]) == 0
+    code, = [c for c in re.findall(r"```python\n(.*?)```", README, re.S) if 'MoleculeVAE.load("runs/mol")' in c]
+    capsys.readouterr()
+    exec(compile(code.replace('"runs/mol"', repr(str(tmp_path / "mol"))), "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == "2 100"

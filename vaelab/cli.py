@@ -17,6 +17,9 @@ from .cli_apps import add_commands as add_app_commands
 from .cli_latent import COMMANDS as latent_commands
 from .cli_latent import EPILOGS as latent_epilogs
 from .cli_latent import add_commands as add_latent_commands
+from .cli_mol import EPILOGS as mol_epilogs
+from .cli_mol import add_commands as add_mol_commands
+from .cli_mol import cmd_mol
 from .errors import VaelabError
 
 EPILOGS = {
@@ -37,6 +40,7 @@ EPILOGS = {
     **latent_epilogs,
     **app_epilogs,
     **factor_epilogs,
+    **mol_epilogs,
 }
 
 
@@ -150,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     add_latent_commands(command, _ints)
     add_app_commands(command, add_training_options, _ints)
     add_factor_commands(command)
+    add_mol_commands(command)
     return p
 
 
@@ -306,7 +311,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "reconstruct": cmd_reconstruct,
-            **latent_commands, **app_commands, **factor_commands}
+            **latent_commands, **app_commands, **factor_commands, "mol": cmd_mol}
 
 
 NUMBER_LIST_OPTIONS = ("--alpha",)  # they take lists such as -2,-1,0,1,2

@@ -15,6 +15,7 @@ from .errors import VaelabError
 from .registry import REGULARIZERS
 
 BINARIZATIONS = ("dynamic", "none")
+MOLECULE_DATASETS = ("moses", "smiles")  # the MOSES sets from the molsets wheel; a user's SMILES file
 
 
 def _check(ok: bool, message: str) -> None:
@@ -35,7 +36,9 @@ class DataConfig:
     classes: tuple[int, ...] | None = None  # keep only the examples with these labels (e.g. digits 1 and 8)
     label_column: str | None = None  # csv dataset: the column that holds labels, not features
     ignore: tuple[str, ...] | None = None  # csv dataset: columns to drop (e.g. non-numeric ones)
-    limit: int | None = None  # dsprites: images drawn at random from the 737,280 (default 100,000)
+    limit: int | None = None  # dsprites: images drawn at random from the 737,280 (default 100,000); molecules: first N
+    representation: str | None = None  # molecules: "smiles" or "selfies"
+    skip_invalid: bool = False  # molecules: drop lines RDKit cannot parse (else the first one is an error)
 
     def __post_init__(self) -> None:
         _check(self.binarize in BINARIZATIONS, f"binarize must be one of {BINARIZATIONS}, got {self.binarize!r}")
@@ -51,7 +54,15 @@ class DataConfig:
                f"--label-column and --ignore apply only to csv data, not {self.name!r}")
         _check(self.limit is None or (type(self.limit) is int and self.limit >= 3),
                f"--limit must be an integer >= 3 (train, validation and test need one each), got {self.limit!r}")
-        _check(self.limit is None or self.name == "dsprites", f"--limit applies only to dsprites, not {self.name!r}")
+        molecules = self.name in MOLECULE_DATASETS
+        _check(self.limit is None or self.name == "dsprites" or molecules,
+               f"--limit applies only to dsprites and molecules, not {self.name!r}")
+        _check((self.representation is None and not self.skip_invalid) or molecules,
+               f"--repr and --skip-invalid apply only to molecules, not {self.name!r}")
+        _check(not molecules or self.representation in ("smiles", "selfies"),
+               f"molecules need --repr smiles or selfies, got {self.representation!r}")
+        _check(not molecules or self.binarize == "none", "molecules are token sequences: binarize must be none")
+        _check(self.name != "smiles" or bool(self.path), "the smiles dataset needs a path: --data FILE.smi|FILE.csv")
         if self.ignore is not None:
             object.__setattr__(self, "ignore", tuple(str(c) for c in self.ignore))
         if self.classes is not None:
@@ -76,6 +87,10 @@ class ModelConfig:
     beta: float = 1.0
     lam: float = 1e-3  # weight of |z|^2 for the "l2" regulariser
     classes: int = 0  # > 0: a conditional VAE; the one-hot label joins the encoder's and decoder's inputs
+    free_bits: float = 0.0  # KL per latent dimension (batch mean) below this many nats is not penalised
+    vocab_size: int = 0  # sequence models ("gru"): tokens, specials included; shape is (max_len,)
+    embed_dim: int = 64  # gru: token embedding width
+    word_dropout: float = 0.0  # gru: share of the decoder's teacher-forced inputs blanked while training
 
     def __post_init__(self) -> None:
         from .registry import architectures, likelihoods
@@ -99,6 +114,19 @@ class ModelConfig:
         _check(self.classes >= 0, f"classes must be >= 0, got {self.classes}")
         _check(all(d >= 1 for d in self.dense), f"dense widths must be positive, got {self.dense}")
         _check(self.res_blocks >= 0, f"res_blocks must be >= 0, got {self.res_blocks}")
+        _check(self.free_bits >= 0 and math.isfinite(self.free_bits), f"free bits must be >= 0, got {self.free_bits}")
+        _check(0 <= self.word_dropout < 1, f"word dropout must lie in [0, 1), got {self.word_dropout}")
+        sequence = self.arch == "gru"
+        _check(sequence == (self.likelihood == "categorical"),
+               "the gru architecture and the categorical likelihood go together (token sequences)")
+        _check(not sequence or (self.vocab_size >= 4 and len(self.shape) == 1 and len(self.hidden) == 1
+                                and self.embed_dim >= 1 and self.classes == 0),
+               "a gru model needs vocab_size >= 4, shape (max_len,), one hidden width and no classes")
+
+    @property
+    def sequence(self) -> bool:
+        """Token sequences (molecules) rather than real-valued examples."""
+        return self.arch == "gru"
 
     @property
     def stochastic(self) -> bool:

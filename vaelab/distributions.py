@@ -42,7 +42,11 @@ class DiagonalGaussian:
 
     def kl(self) -> Tensor:
         """KL(q || N(0, I)) in closed form, Kingma & Welling 2014, App. B. Shape (B,)."""
-        return 0.5 * (self.mu**2 + torch.exp(self.logvar) - 1.0 - self.logvar).sum(-1)
+        return self.kl_per_dim().sum(-1)
+
+    def kl_per_dim(self) -> Tensor:
+        """The closed-form KL of each latent dimension, (B, L): what free bits act on."""
+        return 0.5 * (self.mu**2 + torch.exp(self.logvar) - 1.0 - self.logvar)
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:

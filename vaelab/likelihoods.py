@@ -76,3 +76,14 @@ class PixelGaussianLikelihood(LearnedGaussianLikelihood):
     def __init__(self, shape: tuple[int, ...], sigma: float = 1.0):
         Likelihood.__init__(self, shape)
         self.logvar = nn.Parameter(torch.zeros(shape))
+
+
+@likelihoods.register("categorical")
+class CategoricalSequenceLikelihood(Likelihood):
+    """Token sequences: the gru decoder's output already is p(x|z), an autoregressive categorical."""
+
+    discrete = True
+
+    def forward(self, out):  # a vaelab.nets.gru.TokenSequence
+        return out
+

@@ -15,6 +15,7 @@ class LossTerms:
     loss: Tensor
     recon: Tensor  # -E_q[log p(x|z)]
     reg: Tensor  # KL(q(z|x) || p(z)) for a VAE, |z|^2 for a regularised AE, 0 for an AE
+    mu: Tensor | None = None  # the batch's posterior means (B, L), for counting active units
 
 
 def log_mean_exp(log_w: Tensor, dim: int = 0) -> Tensor:

@@ -33,6 +33,8 @@ class Splits:
     standardization: dict | None = None  # tables: the training split's column means and stds, to save with a run
     factors: dict[str, Tensor] | None = None  # {"train": (N, F) int64, ...}: known generative factors' classes
     factor_names: tuple[str, ...] | None = None  # the F factors' names, e.g. ("shape", "scale", ...)
+    texts: dict[str, list[str]] | None = None  # molecules: each example's canonical SMILES, per split
+    vocabulary: str | None = None  # molecules: the token vocabulary as JSON, to save with a run
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -184,3 +186,4 @@ def fixed_binarization(x: Tensor, seed: int = TEST_BINARIZATION_SEED) -> Tensor:
 from . import folder as _folder  # noqa: E402,F401  registers "folder"; last, as it imports Splits from here
 from . import table as _table  # noqa: E402,F401  registers "csv"
 from . import factors as _factors  # noqa: E402,F401  registers "dsprites"
+from . import molecules as _molecules  # noqa: E402,F401  registers "moses" and "smiles"

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ..errors import InputError
 
-from ..metrics.likelihood import ACTIVE_UNIT_THRESHOLD
+from ..metrics.active_units import ACTIVE_UNIT_THRESHOLD
 from .search import encode_all
 
 

@@ -15,12 +15,12 @@ from torch import Tensor
 from ..config import RunConfig
 from ..data.datasets import TEST_BINARIZATION_SEED, Splits, presented
 from ..errors import VaelabError
+from .active_units import active_units
 from ..objectives import StreamingLogMeanExp
 from ..progress import progress_bar
 from ..registry import likelihoods
 
 DECODES_PER_PASS = 512  # decodes per pass: larger batches spill the CPU caches and run slower
-ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: Cov_x(E_q[z_u]) > 0.01
 
 
 def importance_terms(model, x: Tensor, k: int, generator: torch.Generator, qz, cond=None,
@@ -83,7 +83,7 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
         "binarization": _binarization(config),
         "likelihood": config.model.likelihood,
         "recon": recon_t.mean().item(),
-        "active_units": int((mu.var(0) > ACTIVE_UNIT_THRESHOLD).sum()) if n > 1 else None,
+        "active_units": active_units(mu) if n > 1 else None,
         "latent_dim": config.model.latent_dim,
     }
     if model.conditional:
@@ -97,10 +97,11 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
             "iwae_k": k,
             "nll_iwae_sem": (nll_t.std() / math.sqrt(n)).item() if n > 1 else None,
         })
-        if likelihoods.get(config.model.likelihood).discrete:
+        if likelihoods.get(config.model.likelihood).discrete and not config.model.sequence:
             result["bits_per_dim"] = result["nll_iwae"] / (dims * math.log(2))
         else:
-            result["bits_per_dim"] = None  # a density over continuous pixels: not comparable in bits
+            # a density over continuous pixels is not comparable in bits, and a sequence has no fixed length
+            result["bits_per_dim"] = None
         if per_example:
             result["per_example"] = {"nll_iwae": nll_t, "elbo": recon_t + reg_t}
     else:

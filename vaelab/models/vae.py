@@ -58,10 +58,12 @@ class VAE(nn.Module):
             mu, logvar = h, torch.full_like(h, float("-inf"))
         return DiagonalGaussian(mu, logvar)
 
-    def px(self, z: Tensor, cond: Tensor | None = None):
+    def px(self, z: Tensor, cond: Tensor | None = None, generator: torch.Generator | None = None):
         """p(x|z) (p(x|z, y) given the one-hot `cond`) as a distribution with `log_prob`, `mean` and `sample`."""
         if cond is not None:  # z may carry leading sample axes (K, B, L); the label is per example
             z = torch.cat([z, cond.expand(*z.shape[:-1], cond.shape[-1])], -1)
+        if self.config.sequence:  # the generator drives word dropout while training
+            return self.likelihood(self.decoder(z, generator))
         return self.likelihood(self.decoder(z))
 
     def forward(self, x: Tensor, beta: float | None = None, generator: torch.Generator | None = None,
@@ -73,11 +75,18 @@ class VAE(nn.Module):
         cfg = self.config
         qz = self.posterior(x, cond)
         z = qz.rsample(generator) if cfg.stochastic else qz.mu
-        recon = -self.px(z, cond).log_prob(x)  # (B,)
+        recon = -self.px(z, cond, generator).log_prob(x)  # (B,)
         extra = 0.0  # a term the loss adds to the regulariser without reporting it as part of `reg`
         if cfg.regularizer == "kl":
-            reg = qz.kl()
+            kl_dims = qz.kl_per_dim()
+            reg = kl_dims.sum(-1)
             weight = cfg.beta if beta is None else beta
+            if cfg.free_bits > 0:
+                # Free bits (Kingma et al. 2016): a dimension's batch-mean KL below free_bits costs
+                # nothing, so the encoder can use it without the decoder learning to ignore z first.
+                # `reg` still reports the true KL; only the optimised loss changes.
+                floored = kl_dims.mean(0).clamp(min=cfg.free_bits).sum()
+                extra = floored - reg.mean()
         elif cfg.regularizer == "tc":
             # KL = index-code MI + TC + dimension-wise KL; beta-TCVAE weighs only TC by beta, so its
             # loss is the negative ELBO plus (beta - 1) TC. The warm-up scales the whole regulariser.
@@ -91,7 +100,7 @@ class VAE(nn.Module):
             reg = torch.zeros_like(recon)
             weight = 0.0
         recon, reg = recon.mean(), reg.mean()
-        return LossTerms(loss=recon + weight * (reg + extra), recon=recon, reg=reg)
+        return LossTerms(loss=recon + weight * (reg + extra), recon=recon, reg=reg, mu=qz.mu.detach())
 
     def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None,
                     qz: DiagonalGaussian | None = None, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -103,6 +112,11 @@ class VAE(nn.Module):
 
     # --- the user-facing API: labels `y` are for conditional models only ------------------------
     def _as_batch(self, x: Tensor) -> Tensor:
+        if self.config.sequence:
+            x = torch.as_tensor(x, dtype=torch.long, device=self.device)
+            if x.dim() != 2 or x.shape[1] != self.shape[0]:
+                raise InputError(f"expected token ids of shape (B, {self.shape[0]}), got {tuple(x.shape)}")
+            return x
         x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
         size = math.prod(self.shape)
         n = x.numel() // size

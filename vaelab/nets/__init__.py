@@ -1,2 +1,2 @@
 """Encoder and decoder networks, registered by architecture name."""
-from . import conv, mlp  # noqa: F401  (registers the architectures)
+from . import conv, gru, mlp  # noqa: F401  (registers the architectures)

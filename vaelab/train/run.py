@@ -19,6 +19,7 @@ WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
 STANDARDIZATION = "standardization.json"  # tables only: the training columns' means and stds
+VOCABULARY = "vocab.json"  # molecules only: the tokens behind the model's ids, and their representation
 
 
 def prepare_run_dir(out: str | Path, config: RunConfig, resume: bool) -> Path:

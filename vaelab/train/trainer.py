@@ -18,11 +18,13 @@ from torch import Tensor
 from ..config import RunConfig
 from ..data.datasets import Splits, binarize_levels, byte_levels, presented
 from ..errors import TrainingDiverged, VaelabError
+from ..metrics.active_units import active_units
 from ..models import VAE
 from ..objectives import warmup_beta
 from ..progress import progress_bar
 from .checkpoint import atomic_write_text, load_checkpoint, load_weights, save_checkpoint, save_weights
-from .run import CHECKPOINT, METRICS, STANDARDIZATION, WEIGHTS, discard_unfinished_run, prepare_run_dir
+from .run import (CHECKPOINT, METRICS, STANDARDIZATION, VOCABULARY, WEIGHTS, discard_unfinished_run,
+                  prepare_run_dir)
 
 CHECK_EVERY = 50  # steps between host synchronisations (progress bar and NaN check)
 
@@ -44,6 +46,8 @@ def check_data_fits(config: RunConfig, data: Splits) -> None:
         raise VaelabError(f"the model expects examples of shape {config.model.shape}, the data has {data.shape}")
     from ..registry import likelihoods
 
+    if config.model.sequence and config.data.binarize != "none":
+        raise VaelabError("a sequence model reads token ids, which are not binarized: use binarize none")
     if config.data.binarize == "dynamic" and len(data.train) and (data.train.min() < 0 or data.train.max() > 1):
         raise VaelabError("dynamic binarization draws pixels from probabilities in [0, 1], and this data has "
                           f"values in {float(data.train.min()):.3g}..{float(data.train.max()):.3g}; "
@@ -71,13 +75,18 @@ def validation_loss(model: VAE, x: Tensor, config: RunConfig, batch_size: int = 
     model.eval()
     g = torch.Generator(device=x.device).manual_seed(config.train.seed + 1)
     totals = torch.zeros(3, dtype=torch.float64, device=x.device)
+    mus = []
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         t = model(xb, generator=g, cond=cond[i:i + batch_size] if cond is not None else None)
         totals += torch.stack([t.loss, t.recon, t.reg]).double() * len(xb)
+        mus.append(t.mu)
     model.train()
     loss, recon, reg = (totals / len(x)).tolist()
-    return {"val_loss": loss, "val_recon": recon, "val_reg": reg}
+    record = {"val_loss": loss, "val_recon": recon, "val_reg": reg}
+    if config.model.stochastic and len(x) > 1:
+        record["val_active_units"] = active_units(torch.cat(mus))
+    return record
 
 
 class Trainer:
@@ -92,6 +101,8 @@ class Trainer:
         if self.out is not None and data.standardization is not None and not resume:
             # a table's column statistics: what new rows must be scaled by before the model sees them
             atomic_write_text(self.out / STANDARDIZATION, json.dumps(data.standardization, indent=2) + "\n")
+        if self.out is not None and data.vocabulary is not None and not resume:
+            atomic_write_text(self.out / VOCABULARY, data.vocabulary)  # token ids mean nothing without it
 
         torch.manual_seed(config.train.seed)  # weight initialisation
         self.model = VAE(config.model).to(self.device)
@@ -246,6 +257,8 @@ class Trainer:
             with open(self.out / METRICS, "a") as f:
                 f.write(json.dumps(record) + "\n")
         val = f"  val {record['val_loss']:.2f}" if "val_loss" in record else ""
+        if "val_active_units" in record:
+            val += f"  active {record['val_active_units']}/{self.config.model.latent_dim}"
         self.log(f"epoch {epoch}/{self.config.train.epochs}  train {result['loss']:.2f} (recon {result['recon']:.2f}, "
                  f"reg {result['reg']:.2f}){val}  {result['seconds']:.1f}s  {record['images_per_s']:.0f} img/s"
                  + ("  *best" if best else ""))

@@ -1,0 +1,145 @@
+"""`vaelab mol ...` on the 200 shipped molecules: every subcommand, and how bad input is refused."""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from vaelab.cli import main
+from vaelab.mol.chem import canonical
+
+from test_cli import assert_refused, vaelab_cli
+
+MOLECULES_FILE = Path(__file__).parent / "data" / "molecules.smi"
+TRAIN = ["--repr", "smiles", "--val-size", "20", "--latent-dim", "4", "--hidden", "32", "--embed-dim", "16",
+         "--epochs", "2", "--batch-size", "32", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def mol_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("mol") / "run"
+    assert main(["mol", "train", "--data", str(MOLECULES_FILE), *TRAIN, "--out", str(run)]) == 0
+    return run
+
+
+def smoke_mol(tiny_run, tiny_idx, tmp_path, capsys):
+    """The `mol` group end to end: train, sample, evaluate, interpolate, optimize."""
+    run = tmp_path / "mol"
+    assert main(["mol", "train", "--data", str(MOLECULES_FILE), *TRAIN, "--out", str(run)]) == 0
+    vocab = json.loads((run / "vocab.json").read_text())
+    assert vocab["representation"] == "smiles" and "Cl" in vocab["tokens"] and "[nH]" in vocab["tokens"]
+    capsys.readouterr()
+
+    out = tmp_path / "mols.smi"
+    assert main(["mol", "sample", str(run), "-n", "30", "--out", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 30
+
+    assert main(["mol", "evaluate", str(run), "-n", "50", "--reconstruct", "10", "--iwae-k", "2", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    for key in ("validity", "unique@1000", "unique@10000", "novelty", "int_div", "reconstruction_accuracy",
+                "kl", "active_units", "elbo", "nll_iwae"):
+        assert key in r, key
+    # 200 molecules: the last 20 are the test split, min(--val-size 20, 10% of 180) = 18 validation
+    assert 0 <= r["validity"] <= 1 and r["n"] == 50 and r["training_molecules"] == 200 - 20 - 18
+
+    assert main(["mol", "interpolate", str(run), "--from", "CCO", "--to", "c1ccccc1O", "--steps", "4"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+
+    best = tmp_path / "best.csv"
+    assert main(["mol", "optimize", str(run), "--property", "logp", "--seeds", "3", "--steps", "4",
+                 "--decode-every", "2", "--head-molecules", "100", "--out", str(best), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["decoder_calls"] == 6 and result["prior_samples"]["outputs"] == 6
+    with open(best) as f:
+        rows = list(csv.DictReader(f))
+    assert all(canonical(row["smiles"]) is not None for row in rows)
+    assert (run / "property-logp.safetensors").is_file()
+
+
+def test_mol_run_holds_the_vocabulary_and_a_sequence_model(mol_run):
+    config = json.loads((mol_run / "config.json").read_text())
+    assert config["model"]["arch"] == "gru" and config["model"]["likelihood"] == "categorical"
+    assert config["model"]["vocab_size"] == len(json.loads((mol_run / "vocab.json").read_text())["tokens"])
+    metrics = [json.loads(ln) for ln in (mol_run / "metrics.jsonl").read_text().splitlines()]
+    assert all("val_active_units" in m for m in metrics)  # reported every epoch
+
+
+def test_smiles_files_read_as_smi_csv_and_gzip(tmp_path):
+    from vaelab.data.molecules import read_smiles_lines
+
+    lines = MOLECULES_FILE.read_text().splitlines()[1:21]
+    (tmp_path / "m.csv").write_text("id,smiles\n" + "".join(f"{i},{s}\n" for i, s in enumerate(lines)))
+    with gzip.open(tmp_path / "m.smi.gz", "wt") as f:
+        f.write("".join(f"{s} name{i}\n" for i, s in enumerate(lines)))
+    assert [s for _, s in read_smiles_lines(tmp_path / "m.csv")] == lines
+    assert [s for _, s in read_smiles_lines(tmp_path / "m.smi.gz")] == lines
+    assert [n for n, _ in read_smiles_lines(tmp_path / "m.csv")][:2] == [2, 3]  # file line numbers
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "holds no SMILES"),
+    ("C1CC\nXx\nC(C\n", "none of the 3 SMILES is a valid molecule"),
+    ("CCO\nc1ccccc1\nC1CC\nCCN\n", "line 3: 'C1CC'; fix them or pass --skip-invalid"),
+])
+def test_bad_molecule_files_are_refused_in_one_line(tmp_path, content, message):
+    data = tmp_path / "bad.smi"
+    data.write_text(content)
+    proc = vaelab_cli("mol", "train", "--data", data, *TRAIN, "--out", tmp_path / "run", cwd=tmp_path)
+    assert_refused(proc, "vaelab mol: error:", message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_skip_invalid_drops_bad_lines_and_says_how_many(tmp_path):
+    data = tmp_path / "some-bad.smi"
+    data.write_text("".join(ln + "\n" for ln in MOLECULES_FILE.read_text().splitlines()[1:41]) + "C1CC\n")
+    proc = vaelab_cli("mol", "train", "--data", data, *TRAIN, "--skip-invalid", "--out", tmp_path / "run",
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped 1 invalid SMILES of 41 (first on line 41)" in proc.stderr
+
+
+def test_bad_requests_to_a_mol_run_are_refused(mol_run, tmp_path, tiny_run):
+    long = "C" * 200
+    assert_refused(vaelab_cli("mol", "interpolate", mol_run, "--from", long, "--to", "CCO", cwd=tmp_path),
+                   "is 200 tokens long; this model reads at most")
+    assert_refused(vaelab_cli("mol", "interpolate", mol_run, "--from", "C1CC", "--to", "CCO", cwd=tmp_path),
+                   "not a valid molecule: 'C1CC'")
+    assert_refused(vaelab_cli("mol", "optimize", mol_run, "--property", "colour", cwd=tmp_path),
+                   "unknown property 'colour'; choose one of: logp, qed")
+    assert_refused(vaelab_cli("mol", "sample", tiny_run, "-n", "3", cwd=tmp_path), "not a molecule run")
+    assert_refused(vaelab_cli("mol", "sample", mol_run, "-n", "0", cwd=tmp_path), "-n must be at least 1")
+
+
+def test_moses_subset_is_canonical_and_split_as_documented():
+    from vaelab.config import DataConfig
+    from vaelab.data import load_splits
+    from vaelab.mol.tokens import Vocabulary, detokenize
+
+    s = load_splits(DataConfig(name="moses", limit=60, val_size=10, binarize="none", representation="smiles"))
+    assert (len(s.train), len(s.val), len(s.test)) == (54, 6, 10_000)  # val: min(10, 10% of 60)
+    vocab = Vocabulary.from_json(s.vocabulary)
+    decoded = [detokenize(t, "smiles") for t in vocab.decode(s.train)]
+    assert decoded == s.texts["train"] == [canonical(m) for m in s.texts["train"]]
+
+
+def test_moses_without_the_molsets_wheel_says_how_to_get_it(monkeypatch):
+    import importlib.util
+
+    from vaelab.data.molecules import moses_path
+    from vaelab.errors import InputError
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(InputError, match="pip install --no-deps molsets"):
+        moses_path("train")
+
+
+def test_mol_train_resumes_a_run_with_more_epochs(tmp_path):
+    run = tmp_path / "run"
+    args = ["mol", "train", "--data", str(MOLECULES_FILE), *TRAIN, "--out", str(run)]
+    assert main(args) == 0
+    assert main([*args, "--resume", "--epochs", "3"]) == 0
+    epochs = [json.loads(ln)["epoch"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]

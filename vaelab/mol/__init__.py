@@ -1,0 +1,1 @@
+"""Molecules: tokens, chemistry (RDKit), the sequence VAE's data and metrics."""
