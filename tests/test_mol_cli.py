@@ -111,6 +111,16 @@ def test_bad_requests_to_a_mol_run_are_refused(mol_run, tmp_path, tiny_run):
                    "unknown property 'colour'; choose one of: logp, qed")
     assert_refused(vaelab_cli("mol", "sample", tiny_run, "-n", "3", cwd=tmp_path), "not a molecule run")
     assert_refused(vaelab_cli("mol", "sample", mol_run, "-n", "0", cwd=tmp_path), "-n must be at least 1")
+    assert_refused(vaelab_cli("mol", "evaluate", mol_run, "--held-out", "scaffolds", cwd=tmp_path),
+                   "--held-out scaffolds needs a run trained on --data moses")
+
+
+def test_molecules_the_model_cannot_read_are_told_apart(mol_run):
+    from vaelab.mol.molvae import MoleculeVAE
+
+    mvae = MoleculeVAE.load(mol_run)
+    assert mvae.fits("CCO") and not mvae.fits("C1CC") and not mvae.fits("C" * 200)
+    assert not mvae.fits("[Se]1C=CC=C1")  # selenium: no such token in the 200 molecules
 
 
 def test_moses_subset_is_canonical_and_split_as_documented():

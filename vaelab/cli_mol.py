@@ -64,6 +64,9 @@ def add_commands(command) -> None:
     e.add_argument("--temperature", type=float, default=1.0, help="token sampling temperature (default 1)")
     e.add_argument("--reconstruct", type=int, default=1000,
                    help="held-out (test) molecules to reconstruct and to measure the ELBO on (default 1000)")
+    e.add_argument("--held-out", choices=["test", "scaffolds"], default="test",
+                   help="molecules to reconstruct: the run's test split (default) or, for a MOSES run, the "
+                        "first --reconstruct molecules of MOSES's scaffold test set (unseen ring systems)")
     e.add_argument("--iwae-k", type=int, default=10, help="importance samples for the -log p(x) bound (default 10)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print one JSON object")
@@ -185,8 +188,16 @@ def _evaluate(args) -> int:
     data = load_splits(mvae.model.run_config.data)
     if Vocabulary.from_json(data.vocabulary) != mvae.vocabulary:
         raise VaelabError(f"the data of {args.run} no longer give the vocabulary it was trained with")
+    held_out = None
+    if args.held_out == "scaffolds":
+        if mvae.model.run_config.data.name != "moses":
+            raise VaelabError("--held-out scaffolds needs a run trained on --data moses")
+        from .data.molecules import load_moses_file
+
+        held_out = load_moses_file("test_scaffolds", args.reconstruct)
     result = evaluate_molecules(mvae, data, n=args.n, temperature=args.temperature, reconstruct=args.reconstruct,
-                                iwae_k=args.iwae_k, seed=args.seed)
+                                iwae_k=args.iwae_k, seed=args.seed, held_out=held_out)
+    result["held_out"] = args.held_out
     result.pop("samples")
     result["run"] = str(args.run)
     text = json.dumps(result, indent=2)

@@ -61,6 +61,17 @@ class MoleculeVAE:
             rows.append(tokens)
         return self.vocabulary.encode(rows, self.max_len).to(self.model.device)
 
+    def fits(self, smiles: str) -> bool:
+        """Whether the model can read this molecule: valid, every token known, short enough."""
+        c = canonical(smiles)
+        if c is None:
+            return False
+        try:
+            tokens = tokenize(c, self.representation)
+        except InputError:
+            return False
+        return len(tokens) + 1 <= self.max_len and all(t in self.vocabulary.tokens for t in tokens)
+
     def smiles(self, ids: Tensor) -> list[str]:
         """Token ids -> SMILES as decoded (possibly not a valid molecule; '' when nothing decodes)."""
         return [detokenize(t, self.representation) for t in self.vocabulary.decode(ids.cpu())]
