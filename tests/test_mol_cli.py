@@ -150,6 +150,8 @@ def test_mol_train_resumes_a_run_with_more_epochs(tmp_path):
     run = tmp_path / "run"
     args = ["mol", "train", "--data", str(MOLECULES_FILE), *TRAIN, "--out", str(run)]
     assert main(args) == 0
-    assert main([*args, "--resume", "--epochs", "3"]) == 0
+    assert main(["mol", "train", "--resume", "--epochs", "3", "--quiet", "--out", str(run)]) == 0
     epochs = [json.loads(ln)["epoch"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
+    proc = vaelab_cli("mol", "train", "--resume", "--latent-dim", "8", "--out", run, cwd=tmp_path)
+    assert_refused(proc, "only --epochs may change (got --latent-dim)")

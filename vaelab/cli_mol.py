@@ -31,8 +31,8 @@ def add_commands(command) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
 
     t = step("train", "Train a sequence VAE on molecules and write a run folder (vocab.json included).")
-    t.add_argument("--data", required=True,
-                   help="moses (the MOSES training set, from the molsets wheel) or FILE (.smi, or .csv with a "
+    t.add_argument("--data",
+                   help="(required) moses (the MOSES training set, from the molsets wheel) or FILE (.smi, or .csv with a "
                         "smiles column; gzipped too)")
     t.add_argument("--repr", dest="representation", choices=["smiles", "selfies"], default="selfies",
                    help="token representation (default selfies: every token string decodes to a molecule)")
@@ -41,9 +41,9 @@ def add_commands(command) -> None:
                    help="drop lines RDKit cannot read (default: stop at the first, naming it)")
     t.add_argument("--val-size", type=int, default=10_000,
                    help="molecules held out for validation, at most 10%% of the data (default 10000)")
-    for name, value in TRAIN_DEFAULTS.items():
+    for name, value in TRAIN_DEFAULTS.items():  # default None, so that --resume can tell what was given
         kind = int if isinstance(value, int) else float
-        t.add_argument("--" + name.replace("_", "-"), type=kind, default=value, help=_TRAIN_HELP[name] + f" (default {value})")
+        t.add_argument("--" + name.replace("_", "-"), type=kind, help=_TRAIN_HELP[name] + f" (default {value})")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.add_argument("--out", required=True, help="run folder to create (or continue, with --resume)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out (only --epochs may change)")
@@ -124,14 +124,24 @@ def _train(args) -> int:
     from .train.run import read_config
     from .train.trainer import fit
 
+    given = [name for name in TRAIN_DEFAULTS if getattr(args, name) is not None]
     if args.resume:
+        changed = [name for name in given if name != "epochs"] + (["data"] if args.data else [])
+        if changed:
+            raise VaelabError(f"--resume continues {args.out} as its config.json says; only --epochs may change "
+                              f"(got --{changed[0].replace('_', '-')})")
         config = read_config(args.out)
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=args.epochs))
+        if args.epochs is not None:
+            config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=args.epochs))
+        data = load_splits(config.data)
     else:
+        if not args.data:
+            raise VaelabError("--data is required: moses, or a .smi/.csv file of SMILES")
+        for name, value in TRAIN_DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
         data_config = _data_config(args)
-        config = None
-    data = load_splits(config.data if config else data_config)
-    if config is None:
+        data = load_splits(data_config)
         vocab = Vocabulary.from_json(data.vocabulary)
         model = ModelConfig(arch="gru", likelihood="categorical", shape=data.shape, vocab_size=len(vocab),
                             latent_dim=args.latent_dim, hidden=(args.hidden,), embed_dim=args.embed_dim,
