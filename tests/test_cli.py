@@ -158,9 +158,10 @@ def _all_smoke_tests() -> dict:
     from test_factors import smoke_disentangle
     from test_latent_cli import LATENT_SMOKE
     from test_mol_cli import smoke_mol
+    from test_serve import smoke_serve
 
     return {**SMOKE, **LATENT_SMOKE, **APP_SMOKE, "anomaly": smoke_anomaly, "disentangle": smoke_disentangle,
-            "mol": smoke_mol}
+            "mol": smoke_mol, "serve": smoke_serve}
 
 
 def test_every_command_has_a_smoke_test():

@@ -20,6 +20,9 @@ from .cli_latent import add_commands as add_latent_commands
 from .cli_mol import EPILOGS as mol_epilogs
 from .cli_mol import add_commands as add_mol_commands
 from .cli_mol import cmd_mol
+from .cli_serve import COMMANDS as serve_commands
+from .cli_serve import EPILOGS as serve_epilogs
+from .cli_serve import add_commands as add_serve_commands
 from .errors import VaelabError
 
 EPILOGS = {
@@ -41,6 +44,7 @@ EPILOGS = {
     **app_epilogs,
     **factor_epilogs,
     **mol_epilogs,
+    **serve_epilogs,
 }
 
 
@@ -155,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     add_app_commands(command, add_training_options, _ints)
     add_factor_commands(command)
     add_mol_commands(command)
+    add_serve_commands(command)
     return p
 
 
@@ -311,7 +316,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "reconstruct": cmd_reconstruct,
-            **latent_commands, **app_commands, **factor_commands, "mol": cmd_mol}
+            **latent_commands, **app_commands, **factor_commands, "mol": cmd_mol,
+            **serve_commands}
 
 
 NUMBER_LIST_OPTIONS = ("--alpha",)  # they take lists such as -2,-1,0,1,2

@@ -72,7 +72,7 @@ def find_images(folder: str | Path) -> tuple[list[str], list[int] | None, list[s
 
 
 # --- decoding --------------------------------------------------------------------------------------
-def _header(path: Path) -> tuple[str, tuple[int, int]]:
+def image_header(path: Path) -> tuple[str, tuple[int, int]]:
     """Mode and (width, height) from the file's header only, refusing bombs before any decoding."""
     try:
         with Image.open(path, formats=FORMATS) as im:
@@ -85,7 +85,7 @@ def _header(path: Path) -> tuple[str, tuple[int, int]]:
     return mode, size
 
 
-def _decode(path: Path, colour: bool, size: tuple[int, int], resize: bool) -> np.ndarray:
+def decode_image(path: Path, colour: bool, size: tuple[int, int], resize: bool) -> np.ndarray:
     """(H, W, C) uint8 pixels: 'L' or 'RGB', 16-bit grey scaled to 8 bits, resized bilinearly if asked."""
     try:
         with Image.open(path, formats=FORMATS) as im:
@@ -116,7 +116,7 @@ def read_images(folder: Path, names: list[str], image_size: int | None) -> np.nd
     Headers first (cheap): a bad, huge or mis-sized file is reported before any decoding, and the
     array is allocated once.
     """
-    headers = [_header(folder / name) for name in names]
+    headers = [image_header(folder / name) for name in names]
     colour = any(mode not in GREY_MODES for mode, _ in headers)
     if image_size is not None:
         size = (image_size, image_size)
@@ -128,7 +128,7 @@ def read_images(folder: Path, names: list[str], image_size: int | None) -> np.nd
                                   f"{size[0]}x{size[1]}; give --image-size N to resize every image to NxN")
     pixels = np.empty((len(names), size[1], size[0], 3 if colour else 1), dtype=np.uint8)
     for i, name in enumerate(names):
-        pixels[i] = _decode(folder / name, colour, size, resize=image_size is not None)
+        pixels[i] = decode_image(folder / name, colour, size, resize=image_size is not None)
     return pixels.transpose(0, 3, 1, 2)
 
 
@@ -137,9 +137,9 @@ def read_image(path: str | Path, shape: tuple[int, ...]) -> Tensor:
     path = Path(path)
     if len(shape) != 3 or shape[0] not in (1, 3):
         raise VaelabError(f"{path}: this model takes examples of shape {tuple(shape)}, not images")
-    _header(path)  # refuses unreadable files and bombs before decoding
+    image_header(path)  # refuses unreadable files and bombs before decoding
     c, h, w = shape
-    pixels = _decode(path, colour=c == 3, size=(w, h), resize=True)  # (H, W, C)
+    pixels = decode_image(path, colour=c == 3, size=(w, h), resize=True)  # (H, W, C)
     return torch.tensor(pixels.transpose(2, 0, 1), dtype=torch.float32).div_(255.0)  # a copy: decoded arrays are read-only
 
 
