@@ -38,7 +38,7 @@ from vaelab.apps.anomaly import anomaly_scores, detection_metrics
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import load_splits
 from vaelab.data.datasets import presented
-from vaelab.registry import likelihoods
+from vaelab.registry import for_real_valued, likelihoods
 
 from .report import command_line, write_json
 from .runs import train_or_reuse
@@ -86,7 +86,7 @@ def one_digit(digit: int, all_splits, args, out: Path) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m bench.anomaly_mnist", description=__doc__.split("\n")[0])
     p.add_argument("--digits", default="0,1,2,3,4,5,6,7,8,9")
-    p.add_argument("--likelihood", default="gaussian-learned", choices=likelihoods.names(),
+    p.add_argument("--likelihood", default="gaussian-learned", choices=for_real_valued(likelihoods),
                    help="p(x|z) of the VAE and the AE (default gaussian-learned, on grey levels)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--latent-dim", type=int, default=16)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bench.runs import train_or_reuse
-from tests.test_training import DATA, _config
+from test_training import DATA, _config
 
 
 def _epochs_logged(run_dir) -> list[int]:

@@ -195,12 +195,12 @@ def test_top_level_help_lists_every_command(capsys):
 
 def test_choices_are_listed_in_a_fresh_process(tmp_path):
     """The --model and --likelihood choices come from registries that a bare `python -m vaelab` must fill."""
-    from vaelab.registry import architectures, likelihoods
+    from vaelab.registry import architectures, for_real_valued, likelihoods
 
     proc = vaelab_cli("train", "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert f"--model {{{','.join(architectures.names())}}}" in proc.stdout
-    assert f"--likelihood {{{','.join(likelihoods.names())}}}" in proc.stdout
+    assert f"--model {{{','.join(for_real_valued(architectures))}}}" in proc.stdout
+    assert f"--likelihood {{{','.join(for_real_valued(likelihoods))}}}" in proc.stdout
     assert {"conv", "mlp"} <= set(architectures.names()) and "bernoulli" in likelihoods.names()
 
 

@@ -9,7 +9,7 @@ from vaelab.config import ModelConfig
 from vaelab.distributions import (Bernoulli, ContinuousBernoulli, DiagonalGaussian, Gaussian,
                                   continuous_bernoulli_log_norm, standard_normal_log_prob)
 from vaelab.models import VAE
-from vaelab.registry import likelihoods
+from vaelab.registry import for_real_valued, likelihoods
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +95,7 @@ def test_reparameterised_samples_have_the_right_moments():
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
-@pytest.mark.parametrize("likelihood", likelihoods.names())
+@pytest.mark.parametrize("likelihood", for_real_valued(likelihoods))
 def test_gradients_reach_the_encoder_through_the_sample(arch, likelihood):
     torch.set_default_dtype(torch.float32)
     model = VAE(ModelConfig(arch=arch, shape=(1, 8, 8), latent_dim=3, hidden=(16,), channels=(4,),

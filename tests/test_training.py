@@ -9,7 +9,7 @@ import vaelab
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import Splits
 from vaelab.objectives import warmup_beta
-from vaelab.registry import REGULARIZERS, architectures, likelihoods
+from vaelab.registry import REGULARIZERS, architectures, for_real_valued, likelihoods
 from vaelab.train.trainer import fit
 
 
@@ -140,8 +140,8 @@ def test_kl_warmup_is_linear_then_flat():
     assert warmup_beta(4.0, 3, 0) == 4.0
 
 
-@pytest.mark.parametrize("arch", architectures.names())
-@pytest.mark.parametrize("likelihood", likelihoods.names())
+@pytest.mark.parametrize("arch", for_real_valued(architectures))
+@pytest.mark.parametrize("likelihood", for_real_valued(likelihoods))
 @pytest.mark.parametrize("regularizer", REGULARIZERS)
 def test_every_model_trains_to_a_finite_lower_loss(arch, likelihood, regularizer):
     """The contract over the whole registered family: finite loss that goes down, any latent size."""

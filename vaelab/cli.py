@@ -64,7 +64,7 @@ def add_training_options(t: argparse.ArgumentParser) -> None:
 
     Defaults are None so that --resume can tell what the user actually said; the config
     dataclasses hold the real defaults, shown in the help text."""
-    from .registry import REGULARIZERS, architectures, likelihoods
+    from .registry import REGULARIZERS, architectures, for_real_valued, likelihoods
 
     d = t.add_argument_group("data")
     d.add_argument("--data", help="mnist (default), idx:DIR (MNIST-format IDX files), folder:DIR "
@@ -83,14 +83,15 @@ def add_training_options(t: argparse.ArgumentParser) -> None:
     d.add_argument("--allow-grey-bernoulli", action="store_true", default=None,
                    help="allow a Bernoulli likelihood on grey pixels (then it is not a likelihood)")
     m = t.add_argument_group("model")
-    m.add_argument("--model", dest="arch", choices=architectures.names(), help="encoder/decoder (default conv)")
+    m.add_argument("--model", dest="arch", choices=for_real_valued(architectures),
+                   help="encoder/decoder (default conv)")
     m.add_argument("--latent-dim", type=int, help="size of z (default 16)")
     m.add_argument("--hidden", type=_ints, help="MLP widths, e.g. 400 or 512,256; '' for linear (default 400)")
     m.add_argument("--channels", type=_ints, help="conv widths, one stride-2 stage each (default 32,64)")
     m.add_argument("--dense", type=_ints,
                    help="conv: fully connected widths between conv features and z, mirrored (default none)")
     m.add_argument("--res-blocks", type=int, help="conv: residual blocks at every stage (default 0)")
-    m.add_argument("--likelihood", choices=likelihoods.names(), help="p(x|z) (default bernoulli)")
+    m.add_argument("--likelihood", choices=for_real_valued(likelihoods), help="p(x|z) (default bernoulli)")
     m.add_argument("--sigma", type=float, help="sigma of the fixed Gaussian likelihood (default 0.1)")
     m.add_argument("--regularizer", choices=REGULARIZERS,
                    help="kl: VAE (default); tc: beta-TCVAE (beta weighs only the total correlation); "

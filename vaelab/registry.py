@@ -46,4 +46,13 @@ likelihoods: Registry = Registry("likelihood", "vaelab.likelihoods")
 architectures: Registry = Registry("architecture", "vaelab.nets")
 datasets: Registry = Registry("dataset", "vaelab.data.datasets")
 
+# The molecule model's parts (token sequences, `vaelab mol`): not choices for images and tables.
+SEQUENCE_ONLY = frozenset({"gru", "categorical"})
+
+
+def for_real_valued(registry: Registry) -> list[str]:
+    """The registered names that models of images and tables can use."""
+    return [name for name in registry.names() if name not in SEQUENCE_ONLY]
+
+
 REGULARIZERS = ("kl", "tc", "l2", "none")  # VAE / beta-VAE, beta-TCVAE, regularised AE (lambda*|z|^2), plain AE
