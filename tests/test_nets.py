@@ -21,6 +21,32 @@ def test_upsample_equals_conv_transpose_with_and_without_autograd(c_in, c_out):
     assert ours.subpixel == (4 * c_out <= c_in)
 
 
+def test_cached_subpixel_weights_follow_every_change_of_the_weights():
+    """The sub-pixel weights are cached between calls: an optimiser step, load_state_dict or an
+    in-place edit must still be seen by the next evaluation."""
+    torch.manual_seed(1)
+    ours = Upsample2x(32, 2).eval()
+    reference = nn.ConvTranspose2d(32, 2, kernel_size=4, stride=2, padding=1)
+    h = torch.randn(3, 32, 7, 7)
+
+    def check():
+        reference.load_state_dict(ours.state_dict())
+        with torch.no_grad():
+            torch.testing.assert_close(ours(h), reference(h), rtol=1e-5, atol=1e-5)
+
+    check()
+    with torch.no_grad():
+        ours.weight.mul_(2.0)
+        ours.bias.add_(1.0)
+    check()
+    optimizer = torch.optim.Adam(ours.parameters(), lr=0.1)
+    ours(h).sum().backward()  # autograd on: the standard kernel, and a gradient to step with
+    optimizer.step()
+    check()
+    ours.load_state_dict(nn.ConvTranspose2d(32, 2, kernel_size=4, stride=2, padding=1).state_dict())
+    check()
+
+
 def test_deeper_conv_options_keep_shapes_and_the_plain_layout():
     """--dense and --res-blocks add layers; without them the parameter names are those of older runs."""
     from vaelab.config import ModelConfig

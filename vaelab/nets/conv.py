@@ -27,6 +27,22 @@ class Upsample2x(nn.ConvTranspose2d):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(in_channels, out_channels, kernel_size=4, stride=2, padding=1)
         self.subpixel = 4 * out_channels <= in_channels
+        self._subpixel_cache: tuple[tuple, Tensor, Tensor | None] | None = None
+
+    def train(self, mode: bool = True):
+        self._subpixel_cache = None  # rebuilt lazily: never kept across a switch of mode
+        return super().train(mode)
+
+    def subpixel_params(self) -> tuple[Tensor, Tensor | None]:
+        """The sub-pixel weight and bias, rebuilt only when the weights change: a quarter of a small
+        decoder's time went into rebuilding them on every call. In-place updates (optimiser steps,
+        load_state_dict) bump the version counter that keys the cache."""
+        key = (self.weight._version, self.weight.data_ptr(),
+               None if self.bias is None else (self.bias._version, self.bias.data_ptr()))
+        if self._subpixel_cache is None or self._subpixel_cache[0] != key:
+            bias = self.bias.repeat_interleave(4) if self.bias is not None else None
+            self._subpixel_cache = (key, self.subpixel_weight(), bias)
+        return self._subpixel_cache[1], self._subpixel_cache[2]
 
     def subpixel_weight(self) -> Tensor:
         """(C_in, C_out, 4, 4) transposed-conv weight -> (4 C_out, C_in, 3, 3) conv weight, phases last."""
@@ -41,8 +57,8 @@ class Upsample2x(nn.ConvTranspose2d):
         if torch.is_grad_enabled() or h.device.type != "cpu":
             return super().forward(h)
         if self.subpixel:
-            bias = self.bias.repeat_interleave(4) if self.bias is not None else None
-            return F.pixel_shuffle(F.conv2d(h, self.subpixel_weight(), bias, padding=1), 2)
+            weight, bias = self.subpixel_params()
+            return F.pixel_shuffle(F.conv2d(h, weight, bias, padding=1), 2)
         return super().forward(h.contiguous(memory_format=torch.channels_last)).contiguous()
 
 
