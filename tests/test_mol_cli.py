@@ -77,6 +77,8 @@ def test_smiles_files_read_as_smi_csv_and_gzip(tmp_path):
     assert [s for _, s in read_smiles_lines(tmp_path / "m.csv")] == lines
     assert [s for _, s in read_smiles_lines(tmp_path / "m.smi.gz")] == lines
     assert [n for n, _ in read_smiles_lines(tmp_path / "m.csv")][:2] == [2, 3]  # file line numbers
+    (tmp_path / "c.csv").write_text("name,Canonical_SMILES\n" + "".join(f"m{i},{s}\n" for i, s in enumerate(lines)))
+    assert [s for _, s in read_smiles_lines(tmp_path / "c.csv")] == lines
 
 
 @pytest.mark.parametrize("content, message", [

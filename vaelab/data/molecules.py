@@ -68,7 +68,7 @@ def read_smiles_lines(path: str | Path, limit: int | None = None) -> list[tuple[
                     continue
                 if number == 1 and _is_header(row):
                     lowered = [c.strip().lower() for c in row]
-                    column = lowered.index("smiles") if "smiles" in lowered else 0
+                    column = next(i for i, name in enumerate(lowered) if name in SMILES_HEADERS)
                     continue
                 if column >= len(row):
                     raise InputError(f"{path}: line {number} has no column {column + 1}")
@@ -82,8 +82,11 @@ def read_smiles_lines(path: str | Path, limit: int | None = None) -> list[tuple[
     return out
 
 
+SMILES_HEADERS = ("smiles", "smi", "canonical_smiles")
+
+
 def _is_header(row: list[str]) -> bool:
-    return any(c.strip().lower() in ("smiles", "smi", "canonical_smiles") for c in row)
+    return any(c.strip().lower() in SMILES_HEADERS for c in row)
 
 
 def canonical_lines(lines: list[tuple[int, str]], source: str, skip_invalid: bool) -> list[str]:
