@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.config import DataConfig, RunConfig, TrainConfig
 from vaelab.data import load_splits
 from vaelab.mol.evaluate import evaluate_molecules
-from vaelab.mol.molvae import MoleculeVAE
+from vaelab.mol.molvae import MoleculeVAE, sequence_model_config
 from vaelab.mol.optimize import optimize_property
 from vaelab.mol.tokens import Vocabulary
 
@@ -39,13 +39,9 @@ COLUMNS = ("validity", "unique@1000", "unique@10000", "novelty", "int_div", "rec
            "active_units")
 
 
-def run_config(args, representation: str, splits) -> RunConfig:
-    data = DataConfig(name="moses", limit=args.limit, val_size=args.val_size, binarize="none",
-                      representation=representation)
-    model = ModelConfig(arch="gru", likelihood="categorical", shape=splits.shape,
-                        vocab_size=len(Vocabulary.from_json(splits.vocabulary)), latent_dim=args.latent_dim,
-                        hidden=(args.hidden,), embed_dim=64, word_dropout=args.word_dropout,
-                        free_bits=args.free_bits)
+def run_config(args, data: DataConfig, splits) -> RunConfig:
+    model = sequence_model_config(splits, args.latent_dim, args.hidden, embed_dim=64, word_dropout=args.word_dropout,
+                                  free_bits=args.free_bits)
     train = TrainConfig(epochs=args.epochs, batch_size=128, lr=1e-3, seed=args.seed, kl_warmup=1.0,
                         grad_clip=50.0)
     return RunConfig(data=data, model=model, train=train)
@@ -53,9 +49,10 @@ def run_config(args, representation: str, splits) -> RunConfig:
 
 def one_representation(representation: str, args, out: Path) -> dict:
     start = time.perf_counter()
-    splits = load_splits(DataConfig(name="moses", limit=args.limit, val_size=args.val_size, binarize="none",
-                                    representation=representation))
-    config = run_config(args, representation, splits)
+    data = DataConfig(name="moses", limit=args.limit, val_size=args.val_size, binarize="none",
+                      representation=representation)
+    splits = load_splits(data)
+    config = run_config(args, data, splits)
     run_dir = out / representation
     model = train_or_reuse(config, splits, run_dir, progress=not args.quiet)
     mvae = MoleculeVAE(model, Vocabulary.from_json(splits.vocabulary))

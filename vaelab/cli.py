@@ -17,9 +17,9 @@ from .cli_apps import add_commands as add_app_commands
 from .cli_latent import COMMANDS as latent_commands
 from .cli_latent import EPILOGS as latent_epilogs
 from .cli_latent import add_commands as add_latent_commands
+from .cli_mol import COMMANDS as mol_commands
 from .cli_mol import EPILOGS as mol_epilogs
 from .cli_mol import add_commands as add_mol_commands
-from .cli_mol import cmd_mol
 from .cli_serve import COMMANDS as serve_commands
 from .cli_serve import EPILOGS as serve_epilogs
 from .cli_serve import add_commands as add_serve_commands
@@ -317,7 +317,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "reconstruct": cmd_reconstruct,
-            **latent_commands, **app_commands, **factor_commands, "mol": cmd_mol,
+            **latent_commands, **app_commands, **factor_commands, **mol_commands,
             **serve_commands}
 
 

@@ -107,6 +107,9 @@ def cmd_mol(args) -> int:
             "optimize": _optimize}[args.mol_command](args)
 
 
+COMMANDS = {"mol": cmd_mol}
+
+
 def _data_config(args):
     from pathlib import Path
 
@@ -118,9 +121,9 @@ def _data_config(args):
 
 
 def _train(args) -> int:
-    from .config import ModelConfig, RunConfig, TrainConfig
+    from .config import RunConfig, TrainConfig
     from .data import load_splits
-    from .mol.tokens import Vocabulary
+    from .mol.molvae import sequence_model_config
     from .train.run import read_config
     from .train.trainer import fit
 
@@ -142,10 +145,8 @@ def _train(args) -> int:
                 setattr(args, name, value)
         data_config = _data_config(args)
         data = load_splits(data_config)
-        vocab = Vocabulary.from_json(data.vocabulary)
-        model = ModelConfig(arch="gru", likelihood="categorical", shape=data.shape, vocab_size=len(vocab),
-                            latent_dim=args.latent_dim, hidden=(args.hidden,), embed_dim=args.embed_dim,
-                            word_dropout=args.word_dropout, free_bits=args.free_bits, beta=args.beta)
+        model = sequence_model_config(data, args.latent_dim, args.hidden, args.embed_dim, args.word_dropout,
+                                      args.free_bits, args.beta)
         train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                             kl_warmup=args.kl_warmup, grad_clip=args.grad_clip, device=args.device)
         config = RunConfig(data=data_config, model=model, train=train)

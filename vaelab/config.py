@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import VaelabError
-from .registry import REGULARIZERS
+from .registry import REGULARIZERS, SEQUENCE_ARCHITECTURES, SEQUENCE_LIKELIHOODS
 
 BINARIZATIONS = ("dynamic", "none")
 MOLECULE_DATASETS = ("moses", "smiles")  # the MOSES sets from the molsets wheel; a user's SMILES file
@@ -116,17 +116,16 @@ class ModelConfig:
         _check(self.res_blocks >= 0, f"res_blocks must be >= 0, got {self.res_blocks}")
         _check(self.free_bits >= 0 and math.isfinite(self.free_bits), f"free bits must be >= 0, got {self.free_bits}")
         _check(0 <= self.word_dropout < 1, f"word dropout must lie in [0, 1), got {self.word_dropout}")
-        sequence = self.arch == "gru"
-        _check(sequence == (self.likelihood == "categorical"),
+        _check(self.sequence == (self.likelihood in SEQUENCE_LIKELIHOODS),
                "the gru architecture and the categorical likelihood go together (token sequences)")
-        _check(not sequence or (self.vocab_size >= 4 and len(self.shape) == 1 and len(self.hidden) == 1
+        _check(not self.sequence or (self.vocab_size >= 4 and len(self.shape) == 1 and len(self.hidden) == 1
                                 and self.embed_dim >= 1 and self.classes == 0),
                "a gru model needs vocab_size >= 4, shape (max_len,), one hidden width and no classes")
 
     @property
     def sequence(self) -> bool:
         """Token sequences (molecules) rather than real-valued examples."""
-        return self.arch == "gru"
+        return self.arch in SEQUENCE_ARCHITECTURES
 
     @property
     def stochastic(self) -> bool:

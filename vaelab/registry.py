@@ -47,7 +47,9 @@ architectures: Registry = Registry("architecture", "vaelab.nets")
 datasets: Registry = Registry("dataset", "vaelab.data.datasets")
 
 # The molecule model's parts (token sequences, `vaelab mol`): not choices for images and tables.
-SEQUENCE_ONLY = frozenset({"gru", "categorical"})
+SEQUENCE_ARCHITECTURES = ("gru",)
+SEQUENCE_LIKELIHOODS = ("categorical",)
+SEQUENCE_ONLY = frozenset(SEQUENCE_ARCHITECTURES + SEQUENCE_LIKELIHOODS)
 
 
 def for_real_valued(registry: Registry) -> list[str]:

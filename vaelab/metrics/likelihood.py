@@ -15,10 +15,10 @@ from torch import Tensor
 from ..config import RunConfig
 from ..data.datasets import TEST_BINARIZATION_SEED, Splits, presented
 from ..errors import VaelabError
-from .active_units import active_units
 from ..objectives import StreamingLogMeanExp
 from ..progress import progress_bar
 from ..registry import likelihoods
+from .active_units import active_units
 
 DECODES_PER_PASS = 512  # decodes per pass: larger batches spill the CPU caches and run slower
 

@@ -11,11 +11,22 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
+from ..config import ModelConfig
+from ..data.datasets import Splits
 from ..train.run import VOCABULARY, load
 from .chem import canonical
 from .tokens import Vocabulary, detokenize, tokenize
 
 DECODE_BATCH = 1000  # latents decoded per pass
+
+
+def sequence_model_config(data: Splits, latent_dim: int, hidden: int, embed_dim: int = 64,
+                          word_dropout: float = 0.0, free_bits: float = 0.0, beta: float = 1.0) -> ModelConfig:
+    """The GRU VAE's config for molecule splits: their maximum length and vocabulary size, and the sizes given."""
+    return ModelConfig(arch="gru", likelihood="categorical", shape=data.shape,
+                       vocab_size=len(Vocabulary.from_json(data.vocabulary)), latent_dim=latent_dim,
+                       hidden=(hidden,), embed_dim=embed_dim, word_dropout=word_dropout, free_bits=free_bits,
+                       beta=beta)
 
 
 class MoleculeVAE:
@@ -47,30 +58,28 @@ class MoleculeVAE:
         return self.model.latent_dim
 
     # --- molecules <-> token ids ---------------------------------------------------------------
-    def ids(self, smiles: list[str]) -> Tensor:
-        """Canonicalise and tokenise; a molecule RDKit cannot read or longer than the model's
-        maximum is an error that names it."""
-        rows = []
-        for s in smiles:
-            c = canonical(s)
-            if c is None:
-                raise InputError(f"not a valid molecule: {s!r}")
-            tokens = tokenize(c, self.representation)
-            if len(tokens) + 1 > self.max_len:
-                raise InputError(f"{s!r} is {len(tokens)} tokens long; this model reads at most {self.max_len - 1}")
-            rows.append(tokens)
-        return self.vocabulary.encode(rows, self.max_len).to(self.model.device)
-
-    def fits(self, smiles: str) -> bool:
-        """Whether the model can read this molecule: valid, every token known, short enough."""
+    def tokens(self, smiles: str) -> list[str]:
+        """The canonical molecule's tokens; a molecule RDKit cannot read or longer than the model's
+        maximum is an error that names it (an unknown token is refused by the vocabulary)."""
         c = canonical(smiles)
         if c is None:
-            return False
+            raise InputError(f"not a valid molecule: {smiles!r}")
+        tokens = tokenize(c, self.representation)
+        if len(tokens) + 1 > self.max_len:
+            raise InputError(f"{smiles!r} is {len(tokens)} tokens long; this model reads at most {self.max_len - 1}")
+        return tokens
+
+    def ids(self, smiles: list[str]) -> Tensor:
+        """Token ids (N, max_len) of the molecules, each checked by `tokens`."""
+        return self.vocabulary.encode([self.tokens(s) for s in smiles], self.max_len).to(self.model.device)
+
+    def fits(self, smiles: str) -> bool:
+        """Whether the model can read this molecule: valid, short enough, every token known."""
         try:
-            tokens = tokenize(c, self.representation)
+            self.vocabulary.encode([self.tokens(smiles)], self.max_len)
         except InputError:
             return False
-        return len(tokens) + 1 <= self.max_len and all(t in self.vocabulary.tokens for t in tokens)
+        return True
 
     def smiles(self, ids: Tensor) -> list[str]:
         """Token ids -> SMILES as decoded (possibly not a valid molecule; '' when nothing decodes)."""

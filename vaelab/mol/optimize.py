@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InputError
-from ..train.checkpoint import atomic_write_text, load_weights, save_weights
+from ..train.checkpoint import atomic_path, atomic_write_text, load_weights, save_weights
 from .chem import PROPERTIES, canonical, property_values
 from .molvae import MoleculeVAE
 
@@ -182,10 +182,9 @@ def write_found(result: dict, path: str | Path) -> Path:
     path = Path(path)
     name = result["property"]
     rows = result["found"]
-    with open(path.with_name(path.name + ".tmp"), "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["smiles", name, "predicted", "seed", "step"])
         for r in rows:
             w.writerow([r["smiles"], f"{r[name]:.4f}", f"{r['predicted']:.4f}", r["seed"], r["step"]])
-    path.with_name(path.name + ".tmp").replace(path)
     return path
