@@ -15,6 +15,7 @@ from .errors import VaelabError
 from .registry import REGULARIZERS, SEQUENCE_ARCHITECTURES, SEQUENCE_LIKELIHOODS
 
 BINARIZATIONS = ("dynamic", "none")
+PRECISIONS = ("auto", "fp32", "bf16")
 MOLECULE_DATASETS = ("moses", "smiles")  # the MOSES sets from the molsets wheel; a user's SMILES file
 
 
@@ -142,6 +143,9 @@ class TrainConfig:
     kl_warmup: float = 0.0  # epochs over which beta rises linearly from 0
     grad_clip: float = 0.0  # max global gradient norm; 0 turns clipping off
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda"
+    # How the step runs, not what it computes: both may change on --resume.
+    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16"
+    compile: bool = False  # torch.compile the model for the training step
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
@@ -150,6 +154,7 @@ class TrainConfig:
         _check(self.kl_warmup >= 0, f"kl warm-up must be >= 0 epochs, got {self.kl_warmup}")
         _check(self.grad_clip >= 0, f"grad clip must be >= 0, got {self.grad_clip}")
         _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}")
+        _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 @dataclass(frozen=True)

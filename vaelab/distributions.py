@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .shard import randn_rows
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -33,8 +35,10 @@ class DiagonalGaussian:
 
     def rsample(self, generator: torch.Generator | None = None, k: int | None = None) -> Tensor:
         """Reparameterised draw z = mu + exp(logvar/2) * eps; with k, shape (k, B, L)."""
-        shape = self.mu.shape if k is None else (k, *self.mu.shape)
-        eps = torch.randn(shape, generator=generator, device=self.mu.device, dtype=self.mu.dtype)
+        if k is None:  # one draw per example: rows that stay the same however a batch is split (vaelab.shard)
+            eps = randn_rows(tuple(self.mu.shape), generator, self.mu.device, self.mu.dtype)
+        else:
+            eps = torch.randn((k, *self.mu.shape), generator=generator, device=self.mu.device, dtype=self.mu.dtype)
         return self.mu + torch.exp(0.5 * self.logvar) * eps
 
     def log_prob(self, z: Tensor) -> Tensor:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import architectures
+from ..shard import rand_rows
 
 PAD, BOS, EOS = 0, 1, 2  # fixed ids of the special tokens (vaelab.mol.tokens.Vocabulary)
 
@@ -68,7 +69,7 @@ class GRUDecoder(nn.Module):
         """
         inputs = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], 1)
         if self.training and self.word_dropout > 0:
-            drop = torch.rand(inputs.shape, generator=generator, device=inputs.device) < self.word_dropout
+            drop = rand_rows(tuple(inputs.shape), generator, inputs.device) < self.word_dropout
             drop[:, 0] = False  # BOS always stays
             inputs = inputs.masked_fill(drop, PAD)
         steps = torch.cat([self.embed(inputs), z[:, None].expand(-1, x.shape[1], -1)], -1)

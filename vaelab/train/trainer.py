@@ -22,7 +22,9 @@ from ..metrics.active_units import active_units
 from ..models import VAE
 from ..objectives import warmup_beta
 from ..progress import progress_bar
+from ..shard import batch_shard
 from .checkpoint import atomic_write_text, load_checkpoint, load_weights, save_checkpoint, save_weights
+from .distributed import SINGLE, Group, join, process_device
 from .run import (CHECKPOINT, METRICS, STANDARDIZATION, VOCABULARY, WEIGHTS, discard_unfinished_run,
                   prepare_run_dir)
 
@@ -68,41 +70,58 @@ def check_data_fits(config: RunConfig, data: Splits) -> None:
                                   f"the {split} split has {int(y.min())}..{int(y.max())}")
 
 
+def shard_of(group: Group, n: int) -> tuple[int, int, float]:
+    """Rows start:stop of an n-row batch this process computes, and their share of the batch.
+
+    A process whose share is empty (fewer rows than processes) computes the last row with share 0:
+    it must still take part in the step's collectives and draw what the others draw."""
+    start, stop = group.rows(n)
+    return (start, stop, (stop - start) / n) if stop > start else (n - 1, n, 0.0)
+
+
 @torch.no_grad()
 def validation_loss(model: VAE, x: Tensor, config: RunConfig, batch_size: int = 1000,
-                    cond: Tensor | None = None) -> dict[str, float]:
-    """Negative ELBO on held-out data, one posterior sample from a fixed seed, so epochs compare."""
+                    cond: Tensor | None = None, group: Group = SINGLE) -> dict[str, float]:
+    """Negative ELBO on held-out data, one posterior sample from a fixed seed, so epochs compare.
+
+    With several processes each computes its shard of every batch; the sums are reduced."""
     model.eval()
     g = torch.Generator(device=x.device).manual_seed(config.train.seed + 1)
     totals = torch.zeros(3, dtype=torch.float64, device=x.device)
-    mus = []
+    mus = torch.zeros(len(x), config.model.latent_dim, device=x.device)  # rows of other processes stay 0
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        t = model(xb, generator=g, cond=cond[i:i + batch_size] if cond is not None else None)
-        totals += torch.stack([t.loss, t.recon, t.reg]).double() * len(xb)
-        mus.append(t.mu)
+        start, stop, share = shard_of(group, len(xb))
+        with batch_shard(start, stop, len(xb)):
+            t = model(xb[start:stop], generator=g, cond=cond[i + start:i + stop] if cond is not None else None)
+        totals += torch.stack([t.loss, t.recon, t.reg]).double() * (share * len(xb))
+        if share:
+            mus[i + start:i + stop] = t.mu
     model.train()
-    loss, recon, reg = (totals / len(x)).tolist()
+    loss, recon, reg = (group.sum(totals) / len(x)).tolist()
     record = {"val_loss": loss, "val_recon": recon, "val_reg": reg}
     if config.model.stochastic and len(x) > 1:
-        record["val_active_units"] = active_units(torch.cat(mus))
+        record["val_active_units"] = active_units(group.sum(mus))
     return record
 
 
 class Trainer:
+    """One training run. Under torchrun (or `vaelab train --nproc N`) every process builds one; they
+    join the process group from the environment, or the `group` given, and only rank 0 writes."""
+
     def __init__(self, config: RunConfig, data: Splits, out: str | Path | None, *,
-                 resume: bool = False, progress: bool = True, log=None):
-        self.config, self.data, self.progress = config, data, progress
-        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+                 resume: bool = False, progress: bool = True, log=None, group: Group | None = None):
         check_data_fits(config, data)
-        self.device = pick_device(config.train.device)
-        self.creates_run_dir = out is not None and not resume and not Path(out).exists()
-        self.out = prepare_run_dir(out, config, resume) if out is not None else None
-        if self.out is not None and data.standardization is not None and not resume:
-            # a table's column statistics: what new rows must be scaled by before the model sees them
-            atomic_write_text(self.out / STANDARDIZATION, json.dumps(data.standardization, indent=2) + "\n")
-        if self.out is not None and data.vocabulary is not None and not resume:
-            atomic_write_text(self.out / VOCABULARY, data.vocabulary)  # token ids mean nothing without it
+        device = pick_device(config.train.device)
+        self.group = join(device) if group is None else group
+        self.device = process_device(device, self.group)
+        self.config, self.data = config, data
+        self.progress = progress and self.group.main
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        if not self.group.main:
+            self.log = lambda msg: None
+        self.creates_run_dir = self.group.main and out is not None and not resume and not Path(out).exists()
+        self.out = self._prepare_run_dir(out, resume)
 
         torch.manual_seed(config.train.seed)  # weight initialisation
         self.model = VAE(config.model).to(self.device)
@@ -122,7 +141,50 @@ class Trainer:
         self.best_state: dict[str, Tensor] | None = None  # the kept weights, once this process has seen them
         if resume:
             self.state = load_checkpoint(self.out / CHECKPOINT, self.model, self.optimizer, self.generator)
-            self._trim_metrics()
+            if self.group.main:
+                self._trim_metrics()
+        self.step_model = self._step_model()
+
+    def _prepare_run_dir(self, out: str | Path | None, resume: bool) -> Path | None:
+        """Rank 0 checks and writes the run folder; every process learns whether that worked."""
+        if out is None:
+            return None
+        problem = None
+        if self.group.main:
+            try:
+                prepare_run_dir(out, self.config, resume)
+                data = self.data
+                if data.standardization is not None and not resume:
+                    # a table's column statistics: what new rows must be scaled by before the model sees them
+                    atomic_write_text(Path(out) / STANDARDIZATION, json.dumps(data.standardization, indent=2) + "\n")
+                if data.vocabulary is not None and not resume:
+                    atomic_write_text(Path(out) / VOCABULARY, data.vocabulary)  # token ids mean nothing without it
+            except VaelabError as e:
+                problem = e
+        if not self.group.all_ok(problem is None, self.device):
+            raise problem or VaelabError("stopped: the first training process could not prepare the run folder")
+        return Path(out)
+
+    def _step_model(self) -> torch.nn.Module:
+        """What the training step calls: the model, wrapped for gradient averaging and compiled as asked.
+
+        Built after a resume has loaded the checkpoint, so every process starts from the same weights."""
+        step_model: torch.nn.Module = self.model
+        if self.group.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # Not static_graph=True: with it, torch 2.13's DDP silently skips averaging the gradients
+            # of a model whose output is a dataclass (LossTerms); tests/test_distributed.py checks.
+            step_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if self.config.train.compile:
+            step_model = torch.compile(step_model)
+        return step_model
+
+    @property
+    def autocast_bf16(self) -> bool:
+        precision = self.config.train.precision
+        return precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
 
     # --- bookkeeping ---------------------------------------------------------------------------
     def _trim_metrics(self) -> None:
@@ -197,39 +259,50 @@ class Trainer:
         n = len(self.x_train)
         steps = math.ceil(n / cfg.batch_size)
         warmup_steps = int(round(cfg.kl_warmup * steps))
-        use_bf16 = self.device.type == "cuda"
         self.model.train()
-        terms_log = torch.zeros(steps, 3, device=self.device)  # loss, recon, reg per step; read rarely
-        sizes = torch.full((steps, 1), float(cfg.batch_size), device=self.device)
-        sizes[-1] = n - (steps - 1) * cfg.batch_size
-        perm = torch.randperm(n, generator=self.generator, device=self.device)
+        # Per step: this process's loss, recon, reg (batch means of its rows) and its rows' count.
+        # Weighted by the counts and summed over processes, they give the global batch's means.
+        terms_log = torch.zeros(steps, 3, device=self.device)  # read rarely: only at checks
+        sizes = torch.zeros(steps, 1, device=self.device)
+        batch_sizes = torch.full((steps,), float(cfg.batch_size))
+        batch_sizes[-1] = n - (steps - 1) * cfg.batch_size
+        perm = torch.randperm(n, generator=self.generator, device=self.device)  # the same in every process
         bar = progress_bar(steps, f"epoch {epoch}/{cfg.epochs}", self.progress, unit="batch")
         start, checked, beta = time.perf_counter(), 0, 0.0
         for i in range(steps):
-            idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            x = self._training_batch(idx)
+            batch = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            first, stop, share = shard_of(self.group, len(batch))
+            idx = batch[first:stop]
             cond = self.c_train.index_select(0, idx) if self.c_train is not None else None
             beta = warmup_beta(self.config.model.beta, self.state["step"] + i, warmup_steps)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                terms = self.model(x, beta=beta, generator=self.generator, cond=cond)
+            with batch_shard(first, stop, len(batch)), \
+                    torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast_bf16):
+                x = self._training_batch(idx)
+                terms = self.step_model(x, beta=beta, generator=self.generator, cond=cond)
             self.optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
+            # DDP averages gradients over processes; weighting each by its share of the batch (times
+            # the world size) makes that average the gradient of the whole batch's mean loss.
+            weight = share * self.group.world
+            (terms.loss if weight == 1 else terms.loss * weight).backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
             self.optimizer.step()
             terms_log[i] = torch.stack([terms.loss, terms.recon, terms.reg]).detach().float()
+            sizes[i] = share * len(batch)
             if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:  # the only host synchronisation
-                self._diverged(terms_log[checked:i + 1, 0].cpu(), checked, epoch)
+                window = self.group.sum(terms_log[checked:i + 1, :1] * sizes[checked:i + 1]).cpu()[:, 0]
+                losses = window / batch_sizes[checked:i + 1]
+                self._diverged(losses, checked, epoch)
                 self._flush_subnormal_moments()
                 bar.update(i + 1 - checked)
                 seen = min(n, (i + 1) * cfg.batch_size)
-                bar.set_postfix(loss=f"{float(terms_log[i, 0]):.2f}",
+                bar.set_postfix(loss=f"{float(losses[-1]):.2f}",
                                 img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
                 checked = i + 1
         seconds = time.perf_counter() - start
         bar.close()
         self.state["step"] += steps
-        loss, recon, reg = ((terms_log * sizes).sum(0) / n).tolist()
+        loss, recon, reg = (self.group.sum((terms_log * sizes).sum(0)) / n).tolist()
         return {"loss": loss, "recon": recon, "reg": reg, "seconds": seconds, "beta": beta, "n": n}
 
     def _end_epoch(self, epoch: int, result: dict[str, float]) -> None:
@@ -238,10 +311,11 @@ class Trainer:
                                    f"the checkpoint of epoch {self.state['epoch']} is kept. Try a lower --lr")
         record = {"epoch": epoch, "step": self.state["step"], "train_loss": result["loss"],
                   "train_recon": result["recon"], "train_reg": result["reg"], "beta": result["beta"],
-                  "seconds": round(result["seconds"], 3), "images_per_s": round(result["n"] / result["seconds"], 1)}
+                  "seconds": round(result["seconds"], 3), "images_per_s": round(result["n"] / result["seconds"], 1),
+                  "processes": self.group.world}
         best = False
         if len(self.x_val):
-            record.update(validation_loss(self.model, self.x_val, self.config, cond=self.c_val))
+            record.update(validation_loss(self.model, self.x_val, self.config, cond=self.c_val, group=self.group))
             best = self.state["best_val"] is None or record["val_loss"] < self.state["best_val"]
         else:
             best = True  # no validation split: keep the latest weights
@@ -250,7 +324,7 @@ class Trainer:
             self.state["best_val"], self.state["best_epoch"] = record.get("val_loss"), epoch
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         record["best"] = best
-        if self.out is not None:
+        if self.out is not None and self.group.main:
             if best:
                 save_weights(self.model, self.out / WEIGHTS, metadata={"epoch": str(epoch)})
             save_checkpoint(self.out / CHECKPOINT, self.model, self.optimizer, self.generator, self.state)
