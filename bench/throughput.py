@@ -129,14 +129,16 @@ def test_nelbo(encode, decode_logits, x: torch.Tensor, eps: torch.Tensor, chunk:
 
 # --- how busy the rest of the machine was ---------------------------------------------------
 def cpu_counters() -> tuple[float, float, float] | None:
-    """(CPU seconds all processes used, CPU seconds this process used, wall seconds), or None off Linux."""
+    """(CPU seconds all processes used, CPU seconds this process and its finished children used, wall
+    seconds), or None off Linux."""
     try:
         with open("/proc/stat") as f:
             user, nice, system, _idle, _iowait, irq, softirq = map(int, f.readline().split()[1:8])
     except (OSError, ValueError):
         return None
     t = os.times()
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK"), t.user + t.system, time.perf_counter()
+    ours = t.user + t.system + t.children_user + t.children_system
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK"), ours, time.perf_counter()
 
 
 def others_share(before, after) -> float | None:

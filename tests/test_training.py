@@ -155,3 +155,28 @@ def test_every_model_trains_to_a_finite_lower_loss(arch, likelihood, regularizer
     trained = fit(config, DATA, progress=False)
     after = trained(x, generator=torch.Generator().manual_seed(0)).loss.item()
     assert torch.isfinite(torch.tensor(after)) and after < before
+
+
+def test_bf16_precision_trains_close_to_fp32_and_auto_is_fp32_on_cpu(tmp_path):
+    """--precision bf16 runs the step under bf16 autocast (the CUDA default), which rounds: close
+    to fp32, not equal; `auto` on CPU is fp32, bit for bit."""
+    import dataclasses
+
+    from vaelab.train.trainer import Trainer
+
+    def with_precision(precision):
+        config = _config(2)
+        return dataclasses.replace(config, train=dataclasses.replace(config.train, precision=precision))
+
+    fp32 = fit(with_precision("fp32"), DATA, progress=False)
+    auto = fit(with_precision("auto"), DATA, progress=False)
+    bf16_trainer = Trainer(with_precision("bf16"), DATA, None, progress=False)
+    assert bf16_trainer.autocast_bf16 and not Trainer(with_precision("auto"), DATA, None, progress=False).autocast_bf16
+    bf16 = bf16_trainer.fit()
+    for key, value in _state(fp32).items():
+        assert torch.equal(auto.state_dict()[key], value), key
+    differences = [float((bf16.state_dict()[k] - v).abs().max()) for k, v in _state(fp32).items()]
+    assert max(differences) > 1e-6  # bf16 rounding did happen
+    assert max(differences) < 0.05  # but the runs stay close
+    with pytest.raises(vaelab.errors.VaelabError, match="precision"):
+        TrainConfig(precision="fp16")

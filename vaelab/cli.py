@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from .cli_mol import add_commands as add_mol_commands
 from .cli_serve import COMMANDS as serve_commands
 from .cli_serve import EPILOGS as serve_epilogs
 from .cli_serve import add_commands as add_serve_commands
+from .cli_export import COMMANDS as export_commands
+from .cli_export import EPILOGS as export_epilogs
+from .cli_export import add_commands as add_export_commands
 from .errors import VaelabError
 
 EPILOGS = {
@@ -32,7 +36,9 @@ EPILOGS = {
   vaelab train --data folder:~/celeba --image-size 64 --likelihood cbernoulli --binarize none --out runs/celeba
   vaelab train --conditional --out runs/cvae             # conditional VAE: vaelab sample runs/cvae --label 7
   vaelab train --regularizer none --out runs/ae            # plain autoencoder, same networks
-  vaelab train --resume --out runs/mnist-conv --epochs 20  # continue a run (or a killed one)""",
+  vaelab train --resume --out runs/mnist-conv --epochs 20  # continue a run (or a killed one)
+  vaelab train --nproc 2 --batch-size 256 --out runs/ddp   # 2 processes (DDP), 128 examples each per step
+  torchrun --nproc-per-node 2 -m vaelab train --batch-size 256 --out runs/ddp   # the same, started by torchrun""",
     "evaluate": """examples:
   vaelab evaluate runs/mnist-conv                   # readable table, IWAE with K=1000
   vaelab evaluate runs/mnist-conv --iwae-k 5000 --json > eval.json""",
@@ -45,6 +51,7 @@ EPILOGS = {
     **factor_epilogs,
     **mol_epilogs,
     **serve_epilogs,
+    **export_epilogs,
 }
 
 
@@ -64,6 +71,7 @@ def add_training_options(t: argparse.ArgumentParser) -> None:
 
     Defaults are None so that --resume can tell what the user actually said; the config
     dataclasses hold the real defaults, shown in the help text."""
+    from .config import PRECISIONS
     from .registry import REGULARIZERS, architectures, for_real_valued, likelihoods
 
     d = t.add_argument_group("data")
@@ -109,6 +117,10 @@ def add_training_options(t: argparse.ArgumentParser) -> None:
     o.add_argument("--kl-warmup", type=float, help="epochs over which beta rises from 0 (default 0)")
     o.add_argument("--grad-clip", type=float, help="max gradient norm; 0 = off (default 0)")
     o.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto: CUDA with bf16 if present (default)")
+    o.add_argument("--precision", choices=PRECISIONS,
+                   help="auto: bf16 autocast on CUDA, fp32 on CPU (default); fp32; bf16")
+    o.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the model for training (slow first steps; pays off on long GPU runs)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     t = command("train", "Train a VAE (or autoencoder) and write a run folder.")
     t.add_argument("--out", required=True, help="run folder to create (or continue, with --resume)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--nproc", type=int, metavar="N",
+                   help="train in N processes with DistributedDataParallel, as torchrun would start them "
+                        "(--batch-size is the global batch, shared out)")
     add_training_options(t)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -161,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     add_factor_commands(command)
     add_mol_commands(command)
     add_serve_commands(command)
+    add_export_commands(command)
     return p
 
 
@@ -169,7 +185,7 @@ _SECTIONS = {
     "data": ("val_size", "binarize", "allow_grey_bernoulli", "image_size", "classes", "label_column", "ignore",
              "limit"),
     "model": ("arch", "latent_dim", "hidden", "channels", "dense", "res_blocks", "likelihood", "sigma", "regularizer", "beta", "lam"),
-    "train": ("epochs", "batch_size", "lr", "seed", "kl_warmup", "grad_clip", "device"),
+    "train": ("epochs", "batch_size", "lr", "seed", "kl_warmup", "grad_clip", "device", "precision", "compile"),
 }
 
 
@@ -200,29 +216,59 @@ def new_run_config(args: argparse.Namespace, given: dict[str, dict]):
     return config, data
 
 
+RESUMABLE_CHANGES = ("epochs", "device", "precision", "compile")  # how to go on, not what is computed
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .data import load_splits
+    from .train import distributed
     from .train.run import read_config
     from .train.trainer import fit
 
+    if args.nproc is not None and not distributed.requested():
+        if args.nproc < 1:
+            raise VaelabError(f"--nproc must be at least 1, got {args.nproc}")
+        if args.nproc > 1:
+            from .train.launch import launch
+
+            return launch(_without_nproc(args.argv), args.nproc)
     given = given_options(args)
     if args.resume:
         config = read_config(args.out)
         changed = ["data" if k in ("name", "path") else k.replace("_", "-")
                    for section, values in given.items() for k in values
-                   if not (section == "train" and k in ("epochs", "device"))]
+                   if not (section == "train" and k in RESUMABLE_CHANGES)]
         if args.conditional:
             changed.append("conditional")
         if changed:
-            raise VaelabError(f"--resume continues {args.out} as its config.json says; "
-                              f"only --epochs and --device may change (got --{changed[0]})")
+            raise VaelabError(f"--resume continues {args.out} as its config.json says; only "
+                              f"{', '.join('--' + k for k in RESUMABLE_CHANGES)} may change (got --{changed[0]})")
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, **given["train"]))
         data = load_splits(config.data)
     else:
         config, data = new_run_config(args, given)
-    fit(config, data, args.out, resume=args.resume, progress=not args.quiet)
-    print(f"run folder: {args.out}  (config.json, model.safetensors, metrics.jsonl, checkpoint.safetensors)")
+    try:
+        fit(config, data, args.out, resume=args.resume, progress=not args.quiet)
+    finally:
+        distributed.leave()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"run folder: {args.out}  (config.json, model.safetensors, metrics.jsonl, checkpoint.safetensors)")
     return 0
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line as each process of `--nproc N` runs it: the same, less --nproc."""
+    out, skip = [], False
+    for token in argv:
+        option, has_value, _ = token.partition("=")
+        named = len(option) > 3 and "--nproc".startswith(option)  # argparse takes abbreviations too
+        if skip:
+            skip = False
+        elif named and not has_value:
+            skip = True
+        elif not named:
+            out.append(token)
+    return out
 
 
 # --- evaluate ----------------------------------------------------------------------------------
@@ -318,7 +364,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "reconstruct": cmd_reconstruct,
             **latent_commands, **app_commands, **factor_commands, **mol_commands,
-            **serve_commands}
+            **serve_commands, **export_commands}
 
 
 NUMBER_LIST_OPTIONS = ("--alpha",)  # they take lists such as -2,-1,0,1,2
@@ -336,7 +382,9 @@ def _join_negative_lists(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(_join_negative_lists(sys.argv[1:] if argv is None else list(argv)))
+    argv = _join_negative_lists(sys.argv[1:] if argv is None else list(argv))
+    args = _parser().parse_args(argv)
+    args.argv = argv  # the command line as given, for `train --nproc` to pass on to its processes
     try:
         return COMMANDS[args.command](args)
     except VaelabError as e:

@@ -175,8 +175,10 @@ class Trainer:
 
             # Not static_graph=True: with it, torch 2.13's DDP silently skips averaging the gradients
             # of a model whose output is a dataclass (LossTerms); tests/test_distributed.py checks.
+            # gradient_as_bucket_view: gradients live in DDP's communication buckets, saving a copy per step
             step_model = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                gradient_as_bucket_view=True)
         if self.config.train.compile:
             step_model = torch.compile(step_model)
         return step_model
