@@ -182,7 +182,8 @@ def test_bad_input_with_several_processes_is_one_line(tiny_idx, tmp_path):
 
 @pytest.mark.slow
 def test_compiled_training_matches_eager(tiny_idx, tmp_path):
-    """--compile (torch.compile, inductor: about a minute of compiling on CPU) computes the same step."""
+    """--compile (torch.compile, inductor: about a minute of compiling on CPU) computes the same step,
+    in one process and in two."""
     common = ("--model", "mlp", "--epochs", 2, "--batch-size", 32, "--quiet")
     eager = vaelab_cli(*options(tiny_idx, tmp_path / "eager", *common), cwd=tmp_path)
     compiled = subprocess.run([sys.executable, "-m", "vaelab", *options(tiny_idx, tmp_path / "compiled", *common,
@@ -192,3 +193,10 @@ def test_compiled_training_matches_eager(tiny_idx, tmp_path):
     assert eager.returncode == 0 and compiled.returncode == 0, compiled.stderr
     assert json.loads((tmp_path / "compiled" / "config.json").read_text())["train"]["compile"] is True
     assert_same_run(tmp_path / "eager", tmp_path / "compiled", epochs=2)
+    # compiled and distributed: torch.compile over the DDP-wrapped model
+    both = subprocess.run([sys.executable, "-m", "vaelab", *options(tiny_idx, tmp_path / "both", *common, "--compile",
+                                                                     "--nproc", 2)],
+                          cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=900)
+    assert both.returncode == 0, both.stderr
+    assert_same_run(tmp_path / "eager", tmp_path / "both", epochs=2)
