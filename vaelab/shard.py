@@ -11,6 +11,7 @@ its world size (up to float rounding). The price is drawing world-size times the
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Iterator
 
 import torch
@@ -38,18 +39,20 @@ def rows_to_draw(rows: int) -> tuple[int, slice | None]:
     return total, slice(start, stop)
 
 
+def _rows(draw, shape: tuple[int, ...], generator: torch.Generator | None, device, dtype) -> Tensor:
+    total, mine = rows_to_draw(shape[0])
+    noise = draw((total, *shape[1:]), generator=generator, device=device, dtype=dtype)
+    return noise if mine is None else noise[mine]
+
+
 def randn_rows(shape: tuple[int, ...], generator: torch.Generator | None, device, dtype) -> Tensor:
     """torch.randn(shape) whose rows (axis 0) are examples."""
-    total, mine = rows_to_draw(shape[0])
-    noise = torch.randn((total, *shape[1:]), generator=generator, device=device, dtype=dtype)
-    return noise if mine is None else noise[mine]
+    return _rows(torch.randn, shape, generator, device, dtype)
 
 
 def rand_rows(shape: tuple[int, ...], generator: torch.Generator | None, device, dtype=None) -> Tensor:
     """torch.rand(shape) whose rows (axis 0) are examples."""
-    total, mine = rows_to_draw(shape[0])
-    noise = torch.rand((total, *shape[1:]), generator=generator, device=device, dtype=dtype)
-    return noise if mine is None else noise[mine]
+    return _rows(torch.rand, shape, generator, device, dtype)
 
 
 def random_bytes_rows(shape: tuple[int, ...], generator: torch.Generator | None, device) -> Tensor:
@@ -59,9 +62,7 @@ def random_bytes_rows(shape: tuple[int, ...], generator: torch.Generator | None,
     """
     total, mine = rows_to_draw(shape[0])
     full = (total, *shape[1:])
-    n = 1
-    for size in full:
-        n *= size
+    n = math.prod(full)
     words = torch.empty((n + 7) // 8, dtype=torch.int64, device=device)
     words.random_(-2**63, None, generator=generator)  # from=int64 min, to=None: all 64 bits
     noise = words.view(torch.uint8)[:n].view(full)

@@ -265,19 +265,19 @@ class Trainer:
         # Per step: this process's loss, recon, reg (batch means of its rows) and its rows' count.
         # Weighted by the counts and summed over processes, they give the global batch's means.
         terms_log = torch.zeros(steps, 3, device=self.device)  # read rarely: only at checks
-        sizes = torch.zeros(steps, 1, device=self.device)
-        batch_sizes = torch.full((steps,), float(cfg.batch_size))
-        batch_sizes[-1] = n - (steps - 1) * cfg.batch_size
+        rows = [cfg.batch_size] * (steps - 1) + [n - (steps - 1) * cfg.batch_size]  # each global batch's
+        shards = [shard_of(self.group, size) for size in rows]  # (first, stop, share) of this process, per step
+        sizes = torch.tensor([[share * size] for (_, _, share), size in zip(shards, rows)], device=self.device)
+        batch_sizes = torch.tensor(rows, dtype=torch.float32)
         perm = torch.randperm(n, generator=self.generator, device=self.device)  # the same in every process
         bar = progress_bar(steps, f"epoch {epoch}/{cfg.epochs}", self.progress, unit="batch")
         start, checked, beta = time.perf_counter(), 0, 0.0
         for i in range(steps):
-            batch = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            first, stop, share = shard_of(self.group, len(batch))
-            idx = batch[first:stop]
+            first, stop, share = shards[i]
+            idx = perm[i * cfg.batch_size + first:i * cfg.batch_size + stop]
             cond = self.c_train.index_select(0, idx) if self.c_train is not None else None
             beta = warmup_beta(self.config.model.beta, self.state["step"] + i, warmup_steps)
-            with batch_shard(first, stop, len(batch)), \
+            with batch_shard(first, stop, rows[i]), \
                     torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast_bf16):
                 x = self._training_batch(idx)
                 terms = self.step_model(x, beta=beta, generator=self.generator, cond=cond)
@@ -290,7 +290,6 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
             self.optimizer.step()
             terms_log[i] = torch.stack([terms.loss, terms.recon, terms.reg]).detach().float()
-            sizes[i] = share * len(batch)
             if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:  # the only host synchronisation
                 window = self.group.sum(terms_log[checked:i + 1, :1] * sizes[checked:i + 1]).cpu()[:, 0]
                 losses = window / batch_sizes[checked:i + 1]
