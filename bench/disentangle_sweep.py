@@ -1,7 +1,7 @@
 """beta-VAE vs beta-TCVAE on dSprites: disentanglement metrics and the reconstruction price of beta.
 
-    python -m bench.disentangle_sweep [--betas 1,4,8] [--models vae,tcvae] [--limit 60000] [--epochs 8]
-                                      [--hidden 1200,1200] [--out runs/disentangle] [--plot PATH] [--json PATH]
+    python -m bench.disentangle_sweep [--betas 1,4,8] [--models vae,tcvae] [--seeds 0] [--limit 60000]
+                                      [--epochs 8] [--hidden 1200,1200] [--out runs/disentangle] [--plot PATH] [--json PATH]
 
 For each model (beta-VAE: --regularizer kl; beta-TCVAE: --regularizer tc, minibatch-weighted
 sampling) and each beta, one run trains (at beta 1 both are the plain VAE, trained once) on `--data dsprites --limit N` (vaelab's rendered
@@ -12,7 +12,11 @@ split is measured with `vaelab.metrics.disentanglement`: MIG, the FactorVAE scor
 and KL in nats per image (one posterior sample, fixed seed). The table and a trade-off plot (MIG
 against reconstruction) are printed and saved; published reference points are printed beside them.
 
-Run folders are kept (--out/MODEL-beta-B); a finished run is measured again, not retrained.
+With several --seeds every setting trains once per seed (Locatello et al. 2019 found the seed to
+matter about as much as the method) and a summary gives the median and the range over seeds.
+
+Run folders are kept (--out/MODEL-beta-B, and MODEL-beta-B-seed-S for seeds other than 0); a
+finished run is measured again, not retrained.
 Time: each run sees limit x 0.8 x epochs images; at the defaults about 10 minutes per run on 2 cores.
 """
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -55,28 +60,43 @@ def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(t) for t in text.split(",") if t.strip())
 
 
-def one_run(key: str, beta: float, splits, data_config: DataConfig, args, out: Path) -> dict:
+def one_run(key: str, beta: float, seed: int, splits, data_config: DataConfig, args, out: Path) -> dict:
     label, regularizer = MODELS[key]
     if regularizer == "tc" and beta == 1:
         key, regularizer = "vae", "kl"  # beta-TCVAE at beta 1 is the plain VAE (same loss): one run serves both
-    run_dir = out / f"{key}-beta-{beta:g}"
+    run_dir = out / (f"{key}-beta-{beta:g}" + (f"-seed-{seed}" if seed else ""))
     config = RunConfig(
         data=data_config,
         model=ModelConfig(arch="mlp", shape=splits.shape, latent_dim=args.latent_dim, hidden=args.hidden,
                           regularizer=regularizer, beta=beta),
-        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed))
+        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed))
     start = time.perf_counter()
     # The weights the run folder keeps (best validation epoch), as every later command sees them.
     model = train_or_reuse(config, splits, run_dir, progress=not args.quiet)
     trained = time.perf_counter() - start
-    report = disentanglement_report(model, splits, "test", seed=args.seed)
-    terms = evaluate(model, config, splits, "test", iwae_k=1, seed=args.seed)  # one posterior sample per image
+    report = disentanglement_report(model, splits, "test", seed=seed)
+    terms = evaluate(model, config, splits, "test", iwae_k=1, seed=seed)  # one posterior sample per image
     recon, kl = terms["recon"], terms["kl"]
-    return {"model": label, "beta": beta, "MIG": report["mig"], "FactorVAE": report["factor_vae_score"],
+    return {"model": label, "beta": beta, "seed": seed, "MIG": report["mig"], "FactorVAE": report["factor_vae_score"],
             "DCI dis.": report["dci_disentanglement"], "DCI comp.": report["dci_completeness"],
             "DCI info.": report["dci_informativeness"], "recon": recon, "KL": kl,
             "mig_per_factor": dict(zip(report["factors"], report["mig_per_factor"])),
             "train_seconds": round(trained, 1), "run": str(run_dir)}
+
+
+def over_seeds(rows: list[dict]) -> list[dict]:
+    """One row per (model, beta): each column's median over the seeds, and its min and max."""
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["beta"]), []).append(r)
+    summary = []
+    for (model, beta), runs in groups.items():
+        row: dict = {"model": model, "beta": beta, "seeds": [r["seed"] for r in runs]}
+        for c in COLUMNS:
+            values = [r[c] for r in runs]
+            row.update({c: float(np.median(values)), f"{c} min": min(values), f"{c} max": max(values)})
+        summary.append(row)
+    return summary
 
 
 def plot(rows: list[dict], path: Path, subtitle: str) -> Path:
@@ -116,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--latent-dim", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=_ints, default=(0,), help="one run per seed and setting (default 0)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="runs/disentangle", help="run folders (kept; finished runs are reused)")
     p.add_argument("--plot", default="docs/images/disentangle_tradeoff.png")
@@ -136,26 +156,37 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, start = [], time.perf_counter()
-    print("\n  model        beta  " + "  ".join(f"{c:>9}" for c in COLUMNS))
+    print("\n  model        beta  seed  " + "  ".join(f"{c:>9}" for c in COLUMNS))
     for key in args.models:
         for beta in args.betas:
-            r = one_run(key, beta, splits, data_config, args, out)
-            rows.append(r)
-            print(f"  {r['model']:<11} {beta:5g}  " + "  ".join(f"{r[c]:9.3f}" for c in COLUMNS), flush=True)
+            for seed in args.seeds:
+                r = one_run(key, beta, seed, splits, data_config, args, out)
+                rows.append(r)
+                print(f"  {r['model']:<11} {beta:5g}  {seed:4d}  " + "  ".join(f"{r[c]:9.3f}" for c in COLUMNS),
+                      flush=True)
     print("\nMIG per factor:")
     for r in rows:
-        print(f"  {r['model']:<11} beta {r['beta']:g}: "
+        print(f"  {r['model']:<11} beta {r['beta']:g} seed {r['seed']}: "
               + "  ".join(f"{f} {v:.2f}" for f, v in r["mig_per_factor"].items()))
+    summary = over_seeds(rows)
+    if len(args.seeds) > 1:
+        print(f"\nover {len(args.seeds)} seeds: median [min, max]")
+        print("  model        beta  " + "  ".join(f"{c:>21}" for c in COLUMNS))
+        for r in summary:
+            print(f"  {r['model']:<11} {r['beta']:5g}  "
+                  + "  ".join(f"{r[c]:7.3f} [{r[c + ' min']:5.3f}, {r[c + ' max']:5.3f}]" for c in COLUMNS))
     best = max(rows, key=lambda r: r["MIG"])
-    print(f"\nbest MIG: {best['model']} beta {best['beta']:g}: {best['MIG']:.3f} (goal for beta-TCVAE: >= 0.3)")
+    print(f"\nbest MIG: {best['model']} beta {best['beta']:g} seed {best['seed']}: {best['MIG']:.3f} "
+          "(goal for beta-TCVAE: >= 0.3)")
     print("published setups, for comparison of budgets:")
     for line in PUBLISHED:
         print(f"  {line}")
-    subtitle = f"{command}  |  {len(splits.train)} training images, {args.epochs} epochs"
+    subtitle = f"{command}  |  {len(splits.train)} training images, {args.epochs} epochs" + (
+        f", median of {len(args.seeds)} seeds" if len(args.seeds) > 1 else "")
     if args.plot:
-        print(f"plot: {plot(rows, Path(args.plot), subtitle)}")
+        print(f"plot: {plot(summary, Path(args.plot), subtitle)}")
     print(f"{time.perf_counter() - start:.0f} s; command: {command}")
-    results = {"command": command, "rows": rows, "limit": args.limit, "epochs": args.epochs,
+    results = {"command": command, "rows": rows, "over_seeds": summary, "seeds": list(args.seeds), "limit": args.limit, "epochs": args.epochs,
                "hidden": list(args.hidden), "latent_dim": args.latent_dim, "published": list(PUBLISHED)}
     write_json(args.json, results)
     return results

@@ -180,3 +180,27 @@ def test_bf16_precision_trains_close_to_fp32_and_auto_is_fp32_on_cpu(tmp_path):
     assert max(differences) < 0.05  # but the runs stay close
     with pytest.raises(vaelab.errors.VaelabError, match="precision"):
         TrainConfig(precision="fp16")
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian-learned", "gaussian-learned-pixel"])
+def test_a_learned_noise_variance_reaches_the_data_noise_level_in_few_steps(likelihood):
+    """Adam steps every weight by about lr, so a log-variance at lr would still be near its start (0)
+    after 80 steps; it steps at NOISE_LR_SCALE x lr and gets close to the residual noise of the data."""
+    from vaelab.train.trainer import NOISE_LR_SCALE, Trainer
+
+    config = RunConfig(data=DataConfig(name="tensors", binarize="none"),
+                       model=ModelConfig(arch="mlp", shape=(1, 8, 8), latent_dim=3, hidden=(32,), likelihood=likelihood),
+                       train=TrainConfig(epochs=10, batch_size=32, lr=1e-3, seed=0, device="cpu"))
+    trainer = Trainer(config, DATA, None, progress=False)
+    groups = trainer.optimizer.param_groups
+    assert [g["lr"] for g in groups] == [1e-3, 1e-3 * NOISE_LR_SCALE]
+    assert groups[1]["params"] == [trainer.model.likelihood.logvar]
+    trained = trainer.fit()
+    assert trained.likelihood.logvar.max().item() < 10 * 80 * -1e-3  # moved more than 10x what lr allows
+
+
+def test_models_without_learned_noise_keep_one_parameter_group():
+    from vaelab.train.trainer import Trainer
+
+    trainer = Trainer(_config(1), DATA, None, progress=False)
+    assert len(trainer.optimizer.param_groups) == 1

@@ -27,6 +27,7 @@ from .cli_serve import add_commands as add_serve_commands
 from .cli_export import COMMANDS as export_commands
 from .cli_export import EPILOGS as export_epilogs
 from .cli_export import add_commands as add_export_commands
+from .config import CONTRASTS
 from .errors import VaelabError
 
 EPILOGS = {
@@ -90,6 +91,9 @@ def add_training_options(t: argparse.ArgumentParser) -> None:
                    help="dynamic: fresh Bernoulli draw of the grey levels each epoch (default); none: raw pixels")
     d.add_argument("--allow-grey-bernoulli", action="store_true", default=None,
                    help="allow a Bernoulli likelihood on grey pixels (then it is not a likelihood)")
+    d.add_argument("--contrast", choices=CONTRASTS,
+                   help="gcn: global contrast normalisation of each image (centred, divided by its mean absolute "
+                        "deviation; implies --binarize none; needs a Gaussian likelihood); default none")
     m = t.add_argument_group("model")
     m.add_argument("--model", dest="arch", choices=for_real_valued(architectures),
                    help="encoder/decoder (default conv)")
@@ -183,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
 # --- train ----------------------------------------------------------------------------------------
 _SECTIONS = {
     "data": ("val_size", "binarize", "allow_grey_bernoulli", "image_size", "classes", "label_column", "ignore",
-             "limit"),
+             "limit", "contrast"),
     "model": ("arch", "latent_dim", "hidden", "channels", "dense", "res_blocks", "likelihood", "sigma", "regularizer", "beta", "lam"),
     "train": ("epochs", "batch_size", "lr", "seed", "kl_warmup", "grad_clip", "device", "precision", "compile"),
 }
@@ -203,8 +207,8 @@ def new_run_config(args: argparse.Namespace, given: dict[str, dict]):
     from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from .data import load_splits
 
-    if given["data"].get("name") == "csv":  # numbers, not grey levels: nothing to binarize
-        given["data"].setdefault("binarize", "none")
+    if given["data"].get("name") == "csv" or given["data"].get("contrast", "none") != "none":
+        given["data"].setdefault("binarize", "none")  # numbers, not probabilities of ink: nothing to binarize
     data_config = DataConfig(**given["data"])
     data = load_splits(data_config)
     if args.conditional:

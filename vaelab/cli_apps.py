@@ -15,7 +15,9 @@ EPILOGS = {
   vaelab anomaly score runs/normal-3 --score iwae --out scores.csv        # AUROC and AP with labels
   vaelab anomaly fit --data csv:cancer.csv --label-column target --normal-class 1 --model mlp \\
       --likelihood gaussian-learned --out runs/cancer
-  vaelab anomaly score runs/cancer --data csv:new_patients.csv --out flags.csv""",
+  vaelab anomaly score runs/cancer --data csv:new_patients.csv --out flags.csv
+  vaelab anomaly fit --normal-class 8 --contrast gcn --likelihood gaussian-learned --out runs/eights
+  vaelab anomaly score runs/eights --score recon                           # contrast-normalised, as trained""",
     "denoise": """examples:
   vaelab denoise runs/demo --noise gaussian:0.5 --out denoise.png      # noisy, denoised, clean rows
   vaelab denoise runs/demo --noise saltpepper:0.2 --limit 2000 --out sp.png""",
@@ -217,7 +219,8 @@ def _data_to_score(args, model):
         from .config import DataConfig
         from .data import load_splits
 
-        x, y = load_splits(DataConfig(name=name, path=path, val_size=config.data.val_size)).split(args.split)
+        x, y = load_splits(DataConfig(name=name, path=path, val_size=config.data.val_size,
+                                      binarize=config.data.binarize, contrast=config.data.contrast)).split(args.split)
     if tuple(x.shape[1:]) != tuple(model.shape):
         raise VaelabError(f"{args.data} has examples of shape {tuple(x.shape[1:])}, but the run was trained on "
                           f"{tuple(model.shape)}: score data of the kind the run was trained on")
@@ -252,6 +255,9 @@ def _test_images(args):
     model = load_run(args.run)
     if model.conditional:
         raise VaelabError("denoising and inpainting take unconditional runs; this run is conditional")
+    if model.run_config.data.contrast != "none":
+        raise VaelabError("denoising and inpainting work on pixels in [0, 1]; this run was trained on "
+                          f"contrast-normalised images (--contrast {model.run_config.data.contrast})")
     data = load_splits(model.run_config.data)
     x, y = data.split("test")
     if args.n < 1:

@@ -15,6 +15,7 @@ from .errors import VaelabError
 from .registry import REGULARIZERS, SEQUENCE_ARCHITECTURES, SEQUENCE_LIKELIHOODS
 
 BINARIZATIONS = ("dynamic", "none")
+CONTRASTS = ("none", "gcn")  # vaelab.data.contrast
 PRECISIONS = ("auto", "fp32", "bf16")
 MOLECULE_DATASETS = ("moses", "smiles")  # the MOSES sets from the molsets wheel; a user's SMILES file
 
@@ -40,6 +41,7 @@ class DataConfig:
     limit: int | None = None  # dsprites: images drawn at random from the 737,280 (default 100,000); molecules: first N
     representation: str | None = None  # molecules: "smiles" or "selfies"
     skip_invalid: bool = False  # molecules: drop lines RDKit cannot parse (else the first one is an error)
+    contrast: str = "none"  # images: "gcn" = global contrast normalisation of each image (vaelab.data.contrast)
 
     def __post_init__(self) -> None:
         _check(self.binarize in BINARIZATIONS, f"binarize must be one of {BINARIZATIONS}, got {self.binarize!r}")
@@ -64,6 +66,12 @@ class DataConfig:
                f"molecules need --repr smiles or selfies, got {self.representation!r}")
         _check(not molecules or self.binarize == "none", "molecules are token sequences: binarize must be none")
         _check(self.name != "smiles" or bool(self.path), "the smiles dataset needs a path: --data FILE.smi|FILE.csv")
+        _check(self.contrast in CONTRASTS, f"contrast must be one of {CONTRASTS}, got {self.contrast!r}")
+        _check(self.contrast == "none" or (self.name != "csv" and not molecules),
+               f"--contrast applies to images, not to {self.name!r} data")
+        _check(self.contrast == "none" or self.binarize == "none",
+               "--contrast gcn takes grey levels out of [0, 1], so it cannot be binarized: add --binarize none "
+               "and a Gaussian likelihood")
         if self.ignore is not None:
             object.__setattr__(self, "ignore", tuple(str(c) for c in self.ignore))
         if self.classes is not None:

@@ -59,6 +59,11 @@ def parse_data_spec(spec: str) -> tuple[str, str | None]:
 
 def load_splits(config: DataConfig) -> Splits:
     splits = datasets.get(config.name)(config)
+    if config.contrast != "none":
+        from .contrast import with_contrast
+
+        for split in ("train", "val", "test"):
+            setattr(splits, split, with_contrast(getattr(splits, split), config.contrast))
     return keep_classes(splits, config.classes) if config.classes is not None else splits
 
 

@@ -99,7 +99,10 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
             _, index, name = key.split(".", 2)
             slot = value if name == "step" else value.to(device)
             state.setdefault(int(index), {})[name] = slot
-    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+    except ValueError as e:  # e.g. written by a vaelab that grouped the parameters differently
+        raise VaelabError(f"cannot resume from {path}: its optimiser state does not fit this model ({e})") from None
     generator.set_state(tensors["rng"])
     return trainer_state
 

@@ -59,6 +59,9 @@ def check_data_fits(config: RunConfig, data: Splits) -> None:
             raise VaelabError(
                 "a Bernoulli likelihood on grey-level pixels is not a likelihood; use --binarize dynamic, "
                 "--likelihood cbernoulli or gaussian, or --allow-grey-bernoulli if you mean it")
+    if config.data.contrast != "none" and not config.model.likelihood.startswith("gaussian"):
+        raise VaelabError(f"--contrast {config.data.contrast} takes pixels out of [0, 1], which a "
+                          f"{config.model.likelihood} likelihood cannot model: use a Gaussian likelihood")
     classes = config.model.classes
     if classes:
         for split in ("train", "val"):
@@ -68,6 +71,24 @@ def check_data_fits(config: RunConfig, data: Splits) -> None:
             if y is not None and len(y) and (int(y.min()) < 0 or int(y.max()) >= classes):
                 raise VaelabError(f"a conditional VAE with {classes} classes needs labels 0..{classes - 1}; "
                                   f"the {split} split has {int(y.min())}..{int(y.max())}")
+
+
+# Adam moves every weight by about lr per step whatever the scale of its gradient, and a learned
+# log-variance of the likelihood has far to go (from 0 to about -5 for grey MNIST digits): at lr
+# 1e-3 that takes thousands of steps, and until then the decoder counts as much noisier than it
+# is, which weighs the KL term up and can collapse the posterior (a VAE trained on one MNIST digit,
+# 760 steps: no active unit until epoch 18 of 20). So the likelihood's own parameters step faster.
+NOISE_LR_SCALE = 30
+
+
+def parameter_groups(model: VAE, lr: float) -> list[dict]:
+    """Adam's parameter groups: the networks at lr, learned likelihood noise at NOISE_LR_SCALE x lr."""
+    noise = list(model.likelihood.parameters())
+    if not noise:
+        return [{"params": list(model.parameters())}]
+    ids = {id(p) for p in noise}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [{"params": rest}, {"params": noise, "lr": lr * NOISE_LR_SCALE}]
 
 
 def shard_of(group: Group, n: int) -> tuple[int, int, float]:
@@ -126,7 +147,8 @@ class Trainer:
         torch.manual_seed(config.train.seed)  # weight initialisation
         self.model = VAE(config.model).to(self.device)
         fused = self.device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.train.lr, fused=fused)
+        self.optimizer = torch.optim.Adam(parameter_groups(self.model, config.train.lr), lr=config.train.lr,
+                                          fused=fused)
         self.generator = torch.Generator(device=self.device).manual_seed(config.train.seed)
         self.x_train = data.train.to(self.device)
         # Dynamic binarization from uint8 levels where the data allow it: a quarter of the random
