@@ -9,7 +9,8 @@ from .errors import VaelabError
 
 EPILOGS = {
     "disentangle": """examples:
-  vaelab train --data dsprites --model mlp --hidden 1200,1200 --latent-dim 10 --regularizer tc --beta 6 --out runs/tcvae
+  vaelab train --data dsprites --channels 32,32,64,64 --dense 256 --latent-dim 10 --batch-size 64 --lr 5e-4 \\
+               --epochs 8 --regularizer tc --beta 4 --out runs/tcvae
   vaelab disentangle runs/tcvae                 # readable table
   vaelab disentangle runs/tcvae --json -n 5000  # one JSON object""",
 }
