@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if args.hidden is not None and args.net != "mlp":
+        p.error("--hidden sets the MLP's widths: use it with --net mlp")
     args.batch_size = args.batch_size or NETS[args.net]["batch_size"]
     args.lr = args.lr or NETS[args.net]["lr"]
     unknown = [m for m in args.models if m not in MODELS]
