@@ -34,18 +34,20 @@ import torch
 
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import load_splits
+from vaelab.errors import VaelabError
 from vaelab.metrics.disentanglement import disentanglement_report
 from vaelab.metrics.likelihood import evaluate
+from vaelab.train.trainer import check_data_fits
 from vaelab.viz.figures import pyplot, save_png
 
 from .report import command_line, write_json
 from .runs import train_or_reuse
 
 MODELS = {"vae": ("beta-VAE", "kl"), "tcvae": ("beta-TCVAE", "tc")}
-# Each network with the batch size and learning rate it is trained with unless told otherwise.
+# Each network's ModelConfig fields, with the batch size and learning rate it is trained with unless told otherwise.
 NETS = {
-    "conv": {"arch": "conv", "channels": (32, 32, 64, 64), "dense": (256,), "batch_size": 64, "lr": 5e-4},
-    "mlp": {"arch": "mlp", "hidden": (1200, 1200), "batch_size": 128, "lr": 1e-3},
+    "conv": {"model": {"arch": "conv", "channels": (32, 32, 64, 64), "dense": (256,)}, "batch_size": 64, "lr": 5e-4},
+    "mlp": {"model": {"arch": "mlp", "hidden": (1200, 1200)}, "batch_size": 128, "lr": 1e-3},
 }
 COLUMNS = ("MIG", "FactorVAE", "DCI dis.", "DCI comp.", "DCI info.", "recon", "KL")
 # The published setups, for comparison of budgets. Their score values are not quoted: they could not
@@ -71,10 +73,15 @@ def _floats(text: str) -> tuple[float, ...]:
 
 def network(args) -> dict:
     """The ModelConfig fields of --net (--hidden overrides the MLP's widths)."""
-    net = {k: v for k, v in NETS[args.net].items() if k not in ("batch_size", "lr")}
-    if args.net == "mlp" and args.hidden is not None:
-        net["hidden"] = args.hidden
-    return net
+    return NETS[args.net]["model"] | ({"hidden": args.hidden} if args.hidden is not None else {})
+
+
+def run_config(regularizer: str, beta: float, seed: int, splits, data_config: DataConfig, args) -> RunConfig:
+    return RunConfig(
+        data=data_config,
+        model=ModelConfig(shape=splits.shape, latent_dim=args.latent_dim, regularizer=regularizer, beta=beta,
+                          **network(args)),
+        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed))
 
 
 def one_run(key: str, beta: float, seed: int, splits, data_config: DataConfig, args, out: Path) -> dict:
@@ -82,11 +89,7 @@ def one_run(key: str, beta: float, seed: int, splits, data_config: DataConfig, a
     if regularizer == "tc" and beta == 1:
         key, regularizer = "vae", "kl"  # beta-TCVAE at beta 1 is the plain VAE (same loss): one run serves both
     run_dir = out / (f"{key}-beta-{beta:g}" + (f"-seed-{seed}" if seed else ""))
-    config = RunConfig(
-        data=data_config,
-        model=ModelConfig(shape=splits.shape, latent_dim=args.latent_dim, regularizer=regularizer, beta=beta,
-                          **network(args)),
-        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed))
+    config = run_config(regularizer, beta, seed, splits, data_config, args)
     start = time.perf_counter()
     # The weights the run folder keeps (best validation epoch), as every later command sees them.
     model = train_or_reuse(config, splits, run_dir, progress=not args.quiet)
@@ -164,16 +167,22 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     if args.hidden is not None and args.net != "mlp":
         p.error("--hidden sets the MLP's widths: use it with --net mlp")
-    args.batch_size = args.batch_size or NETS[args.net]["batch_size"]
-    args.lr = args.lr or NETS[args.net]["lr"]
+    for name in ("batch_size", "lr"):  # None: the network's own; 0 goes on to be refused by the config
+        if getattr(args, name) is None:
+            setattr(args, name, NETS[args.net][name])
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
         p.error(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}")
     torch.set_num_threads(args.threads)
     command = command_line("bench.disentangle_sweep", argv)
     print(f"command: {command}")
-    data_config = DataConfig(name="dsprites", limit=args.limit)
-    splits = load_splits(data_config)
+    try:  # bad settings (a batch size of 0, a limit too small to split, ...) end here, in one line
+        data_config = DataConfig(name="dsprites", limit=args.limit)
+        splits = load_splits(data_config)
+        for beta in args.betas:
+            check_data_fits(run_config("kl", beta, 0, splits, data_config, args), splits)
+    except VaelabError as e:
+        p.error(str(e))
     print(f"dSprites (rendered): {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test images; "
           f"{args.net} {network(args)}, {args.latent_dim}-D latent, {args.epochs} epochs, batch {args.batch_size}, "
           f"lr {args.lr:g}")
@@ -211,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"plot: {plot(summary, Path(args.plot), subtitle)}")
     print(f"{time.perf_counter() - start:.0f} s; command: {command}")
     results = {"command": command, "rows": rows, "over_seeds": summary, "seeds": list(args.seeds), "limit": args.limit, "epochs": args.epochs,
-               "net": args.net, "network": {k: list(v) if isinstance(v, tuple) else v for k, v in network(args).items()},
+               "net": args.net, "network": network(args),
                "batch_size": args.batch_size, "lr": args.lr, "latent_dim": args.latent_dim,
                "published": list(PUBLISHED)}
     write_json(args.json, results)

@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds `bench`, not installed
 from bench.disentangle_sweep import main
 
@@ -42,3 +44,17 @@ def test_mlp_net_takes_chens_widths_and_its_own_defaults(tmp_path):
     config = json.loads((Path(row["run"]) / "config.json").read_text())
     assert config["model"]["arch"] == "mlp" and config["model"]["hidden"] == [64]
     assert config["train"]["batch_size"] == 128 and config["train"]["lr"] == 1e-3
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--batch-size", "0"), "batch size must be at least 1"),
+    (("--limit", "3"), "is larger than the training set"),
+    (("--hidden", "64"), "use it with --net mlp"),
+])
+def test_bad_settings_end_in_one_line_before_anything_is_written(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as stop:
+        sweep(tmp_path, *extra)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "sweep.json").exists()
