@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from vaelab.errors import InputError
-from vaelab.metrics.disentanglement import dci, factor_vae_score, mutual_information_gap
+from vaelab.metrics.disentanglement import (dci, factor_vae_score, mutual_information_gap,
+                                            posterior_mutual_information_gap)
 
 SIZES = (3, 6, 10, 8, 8)  # at most 20 values each, so 20 bins can tell every value apart
 
@@ -40,6 +41,29 @@ def test_mig_is_near_one_for_a_copy_lower_for_a_rotation_and_near_zero_for_noise
     assert mig["copy"] > 0.9
     assert mig["rotated"] < mig["copy"] - 0.3
     assert mig["noise"] < 0.05
+
+
+def test_posterior_mig_follows_the_same_order(codes):
+    # Codes as posterior means with narrow posteriors (std 0.01); the noise code with wide ones.
+    factors, c = codes
+    narrow = np.full(c["copy"].shape, 2 * np.log(0.01))
+    mig = {name: posterior_mutual_information_gap(code, narrow if name != "noise" else 0 * narrow, factors,
+                                                  seed=0)["mig"] for name, code in c.items()}
+    assert mig["copy"] > 0.9
+    assert mig["rotated"] < mig["copy"] - 0.3
+    assert mig["noise"] < 0.05
+
+
+def test_posterior_mig_ignores_a_mean_that_wobbles_under_a_wide_posterior():
+    # A sixth dimension copies factor 3 at 1/20 the scale under a posterior of std 1: it carries
+    # almost nothing, yet binned means give it factor 3's full information and halve that gap.
+    factors = _factors(2000)
+    copy = _copy_code(factors)
+    code = np.concatenate([copy, 0.05 * copy[:, 3:4]], 1)
+    logvar = np.concatenate([np.full(copy.shape, 2 * np.log(0.01)), np.zeros((2000, 1))], 1)
+    binned = mutual_information_gap(code, factors)["per_factor"][3]
+    posterior = posterior_mutual_information_gap(code, logvar, factors)["per_factor"][3]
+    assert posterior > 0.9 > 0.5 > binned
 
 
 def test_dci_disentanglement_follows_the_same_order(codes):
@@ -87,3 +111,5 @@ def test_bad_shapes_are_refused():
         mutual_information_gap(np.zeros((10, 3)), np.zeros((9, 2)))
     with pytest.raises(InputError, match="NaN"):
         dci(np.full((10, 3), np.nan), np.zeros((10, 2)))
+    with pytest.raises(InputError, match="logvar"):
+        posterior_mutual_information_gap(np.zeros((10, 3)), np.zeros((10, 2)), np.zeros((10, 2)))

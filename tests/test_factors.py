@@ -119,18 +119,22 @@ def test_limit_is_for_dsprites_only(tmp_path):
 
 def smoke_disentangle(tiny_run, tiny_idx, tmp_path, capsys):
     run = tmp_path / "sprites"
-    assert main(["train", *DSPRITES_TRAIN, "--regularizer", "tc", "--beta", "4", "--out", str(run)]) == 0
+    assert main(["train", *DSPRITES_TRAIN, "--regularizer", "tc", "--beta", "4", "--tc-estimator", "mss",
+                 "--out", str(run)]) == 0
     capsys.readouterr()
+    assert json.loads((run / "config.json").read_text())["model"]["tc_estimator"] == "mss"
     assert main(["disentangle", str(run), "--json", "--out", str(tmp_path / "d.json")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report == json.loads((tmp_path / "d.json").read_text())
     assert report["n"] == 60 and report["factors"] == list(dsprites.FACTORS)
-    for key in ("mig", "factor_vae_score", "dci_disentanglement", "dci_completeness", "dci_informativeness"):
+    for key in ("mig", "mig_posterior", "factor_vae_score", "dci_disentanglement", "dci_completeness",
+                "dci_informativeness"):
         assert 0 <= report[key] <= 1, key
     assert np.array(report["mutual_information"]).shape == (4, 5)
+    assert np.array(report["posterior_mutual_information"]).shape == (4, 5)
     assert main(["disentangle", str(run), "-n", "40"]) == 0
     text = capsys.readouterr().out
-    assert "40 test examples" in text and "MIG per factor" in text
+    assert "40 test examples" in text and "MIG per factor" in text and "MIG, posterior" in text
     assert main(["traverse", str(run), "--out", str(tmp_path / "t.png")]) == 0
     # a run on data without factors: one line, exit 2
     proc = vaelab_cli("disentangle", tiny_run, "--json", cwd=tmp_path)

@@ -55,3 +55,43 @@ def test_tc_loss_with_beta_one_is_the_negative_elbo_and_beta_weighs_only_tc():
     torch.testing.assert_close(terms.loss, elbo.loss + 5.0 * tc)
     half = heavy(x, beta=3.0, generator=torch.Generator().manual_seed(1))  # half-way through a warm-up
     torch.testing.assert_close(half.loss, terms.recon + 0.5 * (terms.reg + 5.0 * tc))
+
+
+def test_stratified_estimator_is_mws_at_n_equal_m_and_both_find_a_wide_gaussian_aggregate():
+    z, mu, logvar = _gaussian_batch(256, 0.6, 0.1)
+    torch.testing.assert_close(total_correlation(z, mu, logvar, dataset_size=256), total_correlation(z, mu, logvar))
+    # With posteriors wide next to the codes' spacing, the own posterior hardly matters: both
+    # estimators find the closed form (correlation 0.9 * 0.6) from a large batch.
+    z, mu, logvar = _gaussian_batch(3000, 0.6, 0.1)
+    exact = -0.5 * math.log(1 - (0.9 * 0.6) ** 2)
+    for n in (None, 100_000):
+        assert abs(total_correlation(z, mu, logvar, dataset_size=n).mean().item() - exact) < 0.05, n
+
+
+def test_stratified_estimator_looks_past_a_codes_own_narrow_posterior():
+    # Narrow posteriors in a small batch: MWS's joint density at z_i is almost only q(z_i|x_i), so
+    # its TC hardly tells independent codes from dependent ones; MSS weighs that term 1/N and
+    # reads z_i against the other codes, so it separates them.
+    def tc(rho, n):
+        return sum(total_correlation(*_gaussian_batch(64, rho, 0.0025, seed), dataset_size=n).mean().item()
+                   for seed in range(20)) / 20
+
+    mws_gap, mss_gap = tc(0.95, None) - tc(0.0, None), tc(0.95, 80_000) - tc(0.0, 80_000)
+    assert mss_gap > 2 * mws_gap > 0, (mss_gap, mws_gap)
+
+
+def test_the_model_uses_the_stratified_estimator_with_its_training_set_size():
+    torch.manual_seed(0)
+    x = torch.rand(32, 1, 8, 8).bernoulli()
+    config = dict(arch="mlp", shape=(1, 8, 8), latent_dim=3, hidden=(16,), regularizer="tc", beta=4.0)
+    mws, mss = VAE(ModelConfig(**config)), VAE(ModelConfig(**config, tc_estimator="mss"))
+    mss.load_state_dict(mws.state_dict())
+    same = [m(x, generator=torch.Generator().manual_seed(1)).loss for m in (mws, mss)]
+    torch.testing.assert_close(same[0], same[1])  # no data-set size known: N = M, i.e. MWS
+    mss.dataset_size = 50_000
+    qz = mss.posterior(x)
+    z = qz.rsample(torch.Generator().manual_seed(1))
+    terms = mss(x, generator=torch.Generator().manual_seed(1))
+    expected = terms.recon + terms.reg + 3.0 * total_correlation(z, qz.mu, qz.logvar, 50_000).mean()
+    torch.testing.assert_close(terms.loss, expected)
+    assert abs(terms.loss.item() - same[0].item()) > 1e-5  # and it is not MWS's loss

@@ -73,6 +73,7 @@ def add_training_options(t: argparse.ArgumentParser) -> None:
     Defaults are None so that --resume can tell what the user actually said; the config
     dataclasses hold the real defaults, shown in the help text."""
     from .config import PRECISIONS
+    from .objectives import TC_ESTIMATORS
     from .registry import REGULARIZERS, architectures, for_real_valued, likelihoods
 
     d = t.add_argument_group("data")
@@ -111,6 +112,9 @@ def add_training_options(t: argparse.ArgumentParser) -> None:
     m.add_argument("--beta", type=float,
                    help="weight of the KL term (>1 gives a beta-VAE), or of the TC term with --regularizer tc (default 1)")
     m.add_argument("--lam", type=float, help="lambda of the l2 regulariser (default 0.001)")
+    m.add_argument("--tc-estimator", choices=TC_ESTIMATORS,
+                   help="with --regularizer tc: how a batch estimates q(z): mws (minibatch-weighted, default) "
+                        "or mss (minibatch-stratified: a code's own posterior weighs 1/N, not 1/M)")
     m.add_argument("--conditional", action="store_true", default=None,
                    help="conditional VAE: the label goes into encoder and decoder (sample with --label)")
     o = t.add_argument_group("optimisation")
@@ -188,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
 _SECTIONS = {
     "data": ("val_size", "binarize", "allow_grey_bernoulli", "image_size", "classes", "label_column", "ignore",
              "limit", "contrast"),
-    "model": ("arch", "latent_dim", "hidden", "channels", "dense", "res_blocks", "likelihood", "sigma", "regularizer", "beta", "lam"),
+    "model": ("arch", "latent_dim", "hidden", "channels", "dense", "res_blocks", "likelihood", "sigma", "regularizer", "beta", "lam", "tc_estimator"),
     "train": ("epochs", "batch_size", "lr", "seed", "kl_warmup", "grad_clip", "device", "precision", "compile"),
 }
 

@@ -46,7 +46,8 @@ def cmd_disentangle(args) -> int:
 
 def _table(r: dict) -> str:
     lines = [f"{r['n']} {r['split']} examples; factors: {', '.join(r['factors'])}",
-             f"MIG                      {r['mig']:.3f}",
+             f"MIG                      {r['mig']:.3f}   (binned posterior means)",
+             f"MIG, posterior           {r['mig_posterior']:.3f}   (from q(z|x), Chen et al.'s estimator)",
              f"FactorVAE score          {r['factor_vae_score']:.3f}   ({r['active_dims']} active dimensions)",
              f"DCI disentanglement      {r['dci_disentanglement']:.3f}",
              f"DCI completeness         {r['dci_completeness']:.3f}",

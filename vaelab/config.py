@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import VaelabError
+from .objectives import TC_ESTIMATORS
 from .registry import REGULARIZERS, SEQUENCE_ARCHITECTURES, SEQUENCE_LIKELIHOODS
 
 BINARIZATIONS = ("dynamic", "none")
@@ -95,6 +96,7 @@ class ModelConfig:
     regularizer: str = "kl"  # "kl" (VAE, beta-VAE), "tc" (beta-TCVAE), "l2" (lambda*|z|^2, regularised AE), "none" (AE)
     beta: float = 1.0
     lam: float = 1e-3  # weight of |z|^2 for the "l2" regulariser
+    tc_estimator: str = "mws"  # the "tc" regulariser's estimate of q(z): "mws" or "mss" (see objectives.total_correlation)
     classes: int = 0  # > 0: a conditional VAE; the one-hot label joins the encoder's and decoder's inputs
     free_bits: float = 0.0  # KL per latent dimension (batch mean) below this many nats is not penalised
     vocab_size: int = 0  # sequence models ("gru"): tokens, specials included; shape is (max_len,)
@@ -119,6 +121,8 @@ class ModelConfig:
                f"unknown regularizer {self.regularizer!r}; choose one of: {', '.join(REGULARIZERS)}")
         _check(self.beta >= 0 and math.isfinite(self.beta), f"beta must be finite and >= 0, got {self.beta}")
         _check(self.lam >= 0 and math.isfinite(self.lam), f"lambda must be finite and >= 0, got {self.lam}")
+        _check(self.tc_estimator in TC_ESTIMATORS,
+               f"unknown TC estimator {self.tc_estimator!r}; choose one of: {', '.join(TC_ESTIMATORS)}")
         _check(self.sigma > 0 and math.isfinite(self.sigma), f"sigma must be finite and > 0, got {self.sigma}")
         _check(self.classes >= 0, f"classes must be >= 0, got {self.classes}")
         _check(all(d >= 1 for d in self.dense), f"dense widths must be positive, got {self.dense}")

@@ -47,20 +47,37 @@ def warmup_beta(beta: float, step: int, warmup_steps: int) -> float:
     return beta * min(1.0, step / warmup_steps)
 
 
-def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+TC_ESTIMATORS = ("mws", "mss")
+
+
+def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor, dataset_size: int | None = None) -> Tensor:
     """beta-TCVAE's total-correlation term KL(q(z) || prod_d q(z_d)), per example (Chen et al. 2018).
 
-    z, mu, logvar: (M, L), z_i drawn from q(z|x_i). The aggregate posterior q(z) and its marginals
-    q(z_d) are estimated from the batch alone: log q(z_i) ~ logsumexp_j log q(z_i|x_j) - log M.
-    Chen et al.'s minibatch-weighted sampling subtracts log(N M) instead (N: the data set's size),
-    which only shifts the result by the constant (L - 1) log N: the same gradient. Without it the
-    value is the TC of the batch's own mixture of posteriors, non-negative on average, so a printed
-    loss stays readable.
+    z, mu, logvar: (M, L), z_i drawn from q(z|x_i). The aggregate posterior q(z) = mean_n q(z|x_n)
+    over the N training examples, and its marginals q(z_d), are estimated from the batch:
+
+    * dataset_size None -- minibatch-weighted sampling (MWS): every posterior of the batch weighs
+      1/M, log q(z_i) ~ logsumexp_j log q(z_i|x_j) - log M. Chen et al. subtract log(N M) instead,
+      which only shifts the result by the constant (L - 1) log N: the same gradient. Without it the
+      value is the TC of the batch's own mixture, non-negative on average, so a printed loss stays
+      readable. With narrow posteriors and a small batch, z_i's own posterior outweighs all the
+      others (a trained dSprites model at batch 64: 99.9% of the joint density), so the joint
+      term mostly sees q(z_i|x_i) and not how z_i sits among the other codes.
+    * dataset_size N -- minibatch-stratified sampling (MSS), in its plainest form: z_i's own
+      posterior weighs 1/N, as it does in the aggregate over the data, and each of the M - 1 others
+      stands for (N - 1)/(M - 1) of the rest. (Chen et al. stratify one of the others differently.)
+      With N = M it is MWS again.
     """
     m = z.shape[0]
     # log q(z_i,d | x_j) for every pair (i, j): (M, M, L)
     diff = z[:, None, :] - mu[None, :, :]
     log_q_pairs = -0.5 * (math.log(2 * math.pi) + logvar[None] + diff**2 * torch.exp(-logvar[None]))
-    log_qz = torch.logsumexp(log_q_pairs.sum(-1), dim=1) - math.log(m)  # (M,)
-    log_prod_marginals = (torch.logsumexp(log_q_pairs, dim=1) - math.log(m)).sum(-1)  # (M,)
+    if dataset_size is None or m < 2:
+        log_w = torch.full((m, m), -math.log(m), dtype=z.dtype, device=z.device)
+    else:
+        n = max(dataset_size, m)
+        log_w = torch.full((m, m), math.log((n - 1) / (n * (m - 1))), dtype=z.dtype, device=z.device)
+        log_w.fill_diagonal_(-math.log(n))
+    log_qz = torch.logsumexp(log_q_pairs.sum(-1) + log_w, dim=1)  # (M,)
+    log_prod_marginals = torch.logsumexp(log_q_pairs + log_w[..., None], dim=1).sum(-1)  # (M,)
     return log_qz - log_prod_marginals

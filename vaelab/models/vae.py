@@ -28,6 +28,9 @@ class VAE(nn.Module):
         out_features = 2 * config.latent_dim if config.stochastic else config.latent_dim
         self.encoder, self.decoder = architectures.get(config.arch)(config, out_features)
         self.likelihood: Likelihood = likelihoods.get(config.likelihood)(config.shape, config.sigma)
+        # Training examples the aggregate posterior runs over; the trainer sets it. Only the "mss"
+        # TC estimator reads it (unset, it falls back to the batch size, i.e. to MWS).
+        self.dataset_size: int | None = None
 
     # --- the probabilistic model -------------------------------------------------------------
     @property
@@ -92,7 +95,8 @@ class VAE(nn.Module):
             # loss is the negative ELBO plus (beta - 1) TC. The warm-up scales the whole regulariser.
             reg = qz.kl()
             weight = 1.0 if beta is None or cfg.beta == 0 else beta / cfg.beta
-            extra = (cfg.beta - 1) * total_correlation(z, qz.mu, qz.logvar).mean()
+            n = (self.dataset_size or len(z)) if cfg.tc_estimator == "mss" else None
+            extra = (cfg.beta - 1) * total_correlation(z, qz.mu, qz.logvar, n).mean()
         elif cfg.regularizer == "l2":
             reg = (z**2).sum(-1)
             weight = cfg.lam

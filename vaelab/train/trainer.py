@@ -146,6 +146,7 @@ class Trainer:
 
         torch.manual_seed(config.train.seed)  # weight initialisation
         self.model = VAE(config.model).to(self.device)
+        self.model.dataset_size = len(data.train)
         fused = self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(parameter_groups(self.model, config.train.lr), lr=config.train.lr,
                                           fused=fused)
