@@ -139,3 +139,14 @@ def smoke_disentangle(tiny_run, tiny_idx, tmp_path, capsys):
     # a run on data without factors: one line, exit 2
     proc = vaelab_cli("disentangle", tiny_run, "--json", cwd=tmp_path)
     assert_refused(proc, "has no known factors")
+
+
+def test_an_autoencoders_code_has_no_posterior_mig(tmp_path, capsys):
+    run = tmp_path / "ae"
+    assert main(["train", *DSPRITES_TRAIN, "--regularizer", "none", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["disentangle", str(run), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mig_posterior"] is None and 0 <= report["mig"] <= 1
+    assert main(["disentangle", str(run)]) == 0
+    assert "n/a" in capsys.readouterr().out

@@ -47,12 +47,16 @@ def cmd_disentangle(args) -> int:
 def _table(r: dict) -> str:
     lines = [f"{r['n']} {r['split']} examples; factors: {', '.join(r['factors'])}",
              f"MIG                      {r['mig']:.3f}   (binned posterior means)",
-             f"MIG, posterior           {r['mig_posterior']:.3f}   (from q(z|x), Chen et al.'s estimator)",
+             f"MIG, posterior           " + ("n/a     (an autoencoder: no posterior)" if r["mig_posterior"] is None
+                                             else f"{r['mig_posterior']:.3f}   (from q(z|x), Chen et al.'s estimator)"),
              f"FactorVAE score          {r['factor_vae_score']:.3f}   ({r['active_dims']} active dimensions)",
              f"DCI disentanglement      {r['dci_disentanglement']:.3f}",
              f"DCI completeness         {r['dci_completeness']:.3f}",
              f"DCI informativeness      {r['dci_informativeness']:.3f}   (held-out accuracy)",
              "MIG per factor           " + "  ".join(f"{f} {g:.2f}" for f, g in zip(r["factors"], r["mig_per_factor"]))]
+    if r["mig_posterior"] is not None:
+        lines.append("  posterior              " + "  ".join(f"{f} {g:.2f}" for f, g in
+                                                            zip(r["factors"], r["mig_posterior_per_factor"])))
     return "\n".join(lines)
 
 
