@@ -61,8 +61,8 @@ COLUMNS = ("MIG", "MIG post.", "FactorVAE", "DCI dis.", "DCI comp.", "DCI info."
 PUBLISHED = (
     "Chen et al. 2018 (beta-TCVAE): MLP 4096-1200-1200 encoder and 1200-1200-1200 decoder, 10-D latent; "
     "their code's defaults train 50 epochs over all 737,280 images at batch 2048 (about 37M images seen). "
-    "Their MIG is not the binned one used here: it leaves out shape and estimates entropies by sampling "
-    "the encoder over the whole data set",
+    "Their MIG is the 'MIG post.' column's estimator (entropies of mixtures of the encoder's posteriors, by "
+    "sampling), computed over the whole data set and averaged over scale, orientation, x and y (shape left out)",
     "Locatello et al. 2019: conv encoder/decoder, 10-D latent, 300,000 steps at batch 64 (19.2M images seen); "
     "the binned MIG (20 bins), FactorVAE score (batches of 64, dimensions with std < 0.05 pruned) and DCI "
     "used here follow their definitions (their DCI uses gradient-boosted trees, ours a random forest)",

@@ -72,12 +72,13 @@ def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor, dataset_size: int |
     # log q(z_i,d | x_j) for every pair (i, j): (M, M, L)
     diff = z[:, None, :] - mu[None, :, :]
     log_q_pairs = -0.5 * (math.log(2 * math.pi) + logvar[None] + diff**2 * torch.exp(-logvar[None]))
-    if dataset_size is None or m < 2:
-        log_w = torch.full((m, m), -math.log(m), dtype=z.dtype, device=z.device)
-    else:
-        n = max(dataset_size, m)
-        log_w = torch.full((m, m), math.log((n - 1) / (n * (m - 1))), dtype=z.dtype, device=z.device)
-        log_w.fill_diagonal_(-math.log(n))
-    log_qz = torch.logsumexp(log_q_pairs.sum(-1) + log_w, dim=1)  # (M,)
-    log_prod_marginals = torch.logsumexp(log_q_pairs + log_w[..., None], dim=1).sum(-1)  # (M,)
+    if dataset_size is None or m < 2:  # MWS, written as it was first so that earlier runs retrain bit for bit
+        log_qz = torch.logsumexp(log_q_pairs.sum(-1), dim=1) - math.log(m)  # (M,)
+        log_prod_marginals = (torch.logsumexp(log_q_pairs, dim=1) - math.log(m)).sum(-1)  # (M,)
+        return log_qz - log_prod_marginals
+    n = max(dataset_size, m)
+    log_w = torch.full((m, m), math.log((n - 1) / (n * (m - 1))), dtype=z.dtype, device=z.device)
+    log_w.fill_diagonal_(-math.log(n))
+    log_qz = torch.logsumexp(log_q_pairs.sum(-1) + log_w, dim=1)
+    log_prod_marginals = torch.logsumexp(log_q_pairs + log_w[..., None], dim=1).sum(-1)
     return log_qz - log_prod_marginals
