@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="beta-TCVAE's estimate of q(z) from a batch: mws (default) or mss")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="runs/disentangle", help="run folders (kept; finished runs are reused)")
-    p.add_argument("--plot", default="docs/images/disentangle_tradeoff.png")
+    p.add_argument("--plot", help="trade-off plot (default OUT/tradeoff.png; the README's is "
+                                  "docs/images/disentangle_tradeoff.png)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -227,8 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {line}")
     subtitle = f"{command}  |  {len(splits.train)} training images, {args.epochs} epochs" + (
         f", median of {len(args.seeds)} seeds" if len(args.seeds) > 1 else "")
-    if args.plot:
-        print(f"plot: {plot(summary, Path(args.plot), subtitle)}")
+    print(f"plot: {plot(summary, Path(args.plot or out / 'tradeoff.png'), subtitle)}")
     print(f"{time.perf_counter() - start:.0f} s; command: {command}")
     results = {"command": command, "rows": rows, "over_seeds": summary, "seeds": list(args.seeds), "limit": args.limit, "epochs": args.epochs,
                "net": args.net, "network": network(args), "tc_estimator": args.tc_estimator,
