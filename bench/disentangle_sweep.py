@@ -90,11 +90,14 @@ def run_config(regularizer: str, beta: float, seed: int, splits, data_config: Da
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed))
 
 
-def one_run(key: str, beta: float, seed: int, splits, data_config: DataConfig, args, out: Path) -> dict:
+def one_run(key: str, beta: float, seed: int, splits, data_config: DataConfig, args, out: Path,
+            measured: dict[Path, dict]) -> dict:
     label, regularizer = MODELS[key]
     if regularizer == "tc" and beta == 1:
         key, regularizer = "vae", "kl"  # beta-TCVAE at beta 1 is the plain VAE (same loss): one run serves both
     run_dir = out / (f"{key}-beta-{beta:g}" + (f"-seed-{seed}" if seed else ""))
+    if run_dir in measured:  # that shared run, already measured for the other model
+        return {**measured[run_dir], "model": label}
     config = run_config(regularizer, beta, seed, splits, data_config, args)
     start = time.perf_counter()
     # The weights the run folder keeps (best validation epoch), as every later command sees them.
@@ -103,13 +106,14 @@ def one_run(key: str, beta: float, seed: int, splits, data_config: DataConfig, a
     report = disentanglement_report(model, splits, "test", seed=seed)
     terms = evaluate(model, config, splits, "test", iwae_k=1, seed=seed)  # one posterior sample per image
     recon, kl = terms["recon"], terms["kl"]
-    return {"model": label, "beta": beta, "seed": seed, "MIG": report["mig"], "MIG post.": report["mig_posterior"],
-            "FactorVAE": report["factor_vae_score"],
-            "DCI dis.": report["dci_disentanglement"], "DCI comp.": report["dci_completeness"],
-            "DCI info.": report["dci_informativeness"], "recon": recon, "KL": kl,
-            "mig_per_factor": dict(zip(report["factors"], report["mig_per_factor"])),
-            "mig_posterior_per_factor": dict(zip(report["factors"], report["mig_posterior_per_factor"])),
-            "train_seconds": round(trained, 1), "run": str(run_dir)}
+    row = {"model": label, "beta": beta, "seed": seed, "MIG": report["mig"], "MIG post.": report["mig_posterior"],
+           "FactorVAE": report["factor_vae_score"], "DCI dis.": report["dci_disentanglement"],
+           "DCI comp.": report["dci_completeness"], "DCI info.": report["dci_informativeness"], "recon": recon, "KL": kl,
+           "mig_per_factor": dict(zip(report["factors"], report["mig_per_factor"])),
+           "mig_posterior_per_factor": dict(zip(report["factors"], report["mig_posterior_per_factor"])),
+           "train_seconds": round(trained, 1), "run": str(run_dir)}
+    measured[run_dir] = row
+    return row
 
 
 def over_seeds(rows: list[dict]) -> list[dict]:
@@ -199,12 +203,12 @@ def main(argv: list[str] | None = None) -> dict:
           f"lr {args.lr:g}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, start = [], time.perf_counter()
+    rows, measured, start = [], {}, time.perf_counter()
     print("\n  model        beta  seed  " + "  ".join(f"{c:>9}" for c in COLUMNS))
     for key in args.models:
         for beta in args.betas:
             for seed in args.seeds:
-                r = one_run(key, beta, seed, splits, data_config, args, out)
+                r = one_run(key, beta, seed, splits, data_config, args, out, measured)
                 rows.append(r)
                 print(f"  {r['model']:<11} {beta:5g}  {seed:4d}  " + "  ".join(f"{r[c]:9.3f}" for c in COLUMNS),
                       flush=True)

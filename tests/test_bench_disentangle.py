@@ -21,6 +21,7 @@ def test_conv_sweep_trains_locatellos_network_and_reuses_finished_runs(tmp_path)
     rows = {(r["model"], r["beta"]): r for r in first["rows"]}
     assert set(rows) == {("beta-VAE", 1), ("beta-VAE", 4), ("beta-TCVAE", 1), ("beta-TCVAE", 4)}
     assert rows[("beta-TCVAE", 1)]["run"] == rows[("beta-VAE", 1)]["run"]  # the same loss: one run
+    assert rows[("beta-TCVAE", 1)]["MIG post."] == rows[("beta-VAE", 1)]["MIG post."]  # measured once
     config = json.loads((Path(rows[("beta-TCVAE", 4)]["run"]) / "config.json").read_text())
     assert config["model"]["arch"] == "conv" and config["model"]["channels"] == [32, 32, 64, 64]
     assert config["model"]["dense"] == [256] and config["model"]["regularizer"] == "tc"

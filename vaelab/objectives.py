@@ -66,7 +66,9 @@ def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor, dataset_size: int |
     * dataset_size N -- minibatch-stratified sampling (MSS), in its plainest form: z_i's own
       posterior weighs 1/N, as it does in the aggregate over the data, and each of the M - 1 others
       stands for (N - 1)/(M - 1) of the rest. (Chen et al. stratify one of the others differently.)
-      With N = M it is MWS again.
+      With N = M it is MWS again. Its value errs the other way: with narrow posteriors, M - 1 codes
+      fill the joint space more thinly than each axis, so the estimate is often negative and a
+      printed loss can fall below the negative ELBO.
     """
     m = z.shape[0]
     # log q(z_i,d | x_j) for every pair (i, j): (M, M, L)
