@@ -214,9 +214,9 @@ def main(argv: list[str] | None = None) -> dict:
                       flush=True)
     print("\nMIG per factor (binned means | posterior):")
     for r in rows:
-        print(f"  {r['model']:<11} beta {r['beta']:g} seed {r['seed']}: "
-              + "  ".join(f"{f} {v:.2f}" for f, v in r["mig_per_factor"].items()) + "  |  "
-              + "  ".join(f"{f} {v:.2f}" for f, v in r["mig_posterior_per_factor"].items()))
+        binned, posterior = (
+            "  ".join(f"{f} {v:.2f}" for f, v in r[key].items()) for key in ("mig_per_factor", "mig_posterior_per_factor"))
+        print(f"  {r['model']:<11} beta {r['beta']:g} seed {r['seed']}: {binned}  |  {posterior}")
     summary = over_seeds(rows)
     if len(args.seeds) > 1:
         print(f"\nover {len(args.seeds)} seeds: median [min, max]")

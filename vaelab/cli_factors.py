@@ -53,11 +53,14 @@ def _table(r: dict) -> str:
              f"DCI disentanglement      {r['dci_disentanglement']:.3f}",
              f"DCI completeness         {r['dci_completeness']:.3f}",
              f"DCI informativeness      {r['dci_informativeness']:.3f}   (held-out accuracy)",
-             "MIG per factor           " + "  ".join(f"{f} {g:.2f}" for f, g in zip(r["factors"], r["mig_per_factor"]))]
+             "MIG per factor           " + _per_factor(r["factors"], r["mig_per_factor"])]
     if r["mig_posterior"] is not None:
-        lines.append("  posterior              " + "  ".join(f"{f} {g:.2f}" for f, g in
-                                                            zip(r["factors"], r["mig_posterior_per_factor"])))
+        lines.append("  posterior              " + _per_factor(r["factors"], r["mig_posterior_per_factor"]))
     return "\n".join(lines)
+
+
+def _per_factor(names, values) -> str:
+    return "  ".join(f"{f} {g:.2f}" for f, g in zip(names, values))
 
 
 COMMANDS = {"disentangle": cmd_disentangle}

@@ -231,15 +231,14 @@ def disentanglement_report(model, splits, split: str = "test", n: int | None = N
     if n is not None and n < len(x):
         keep = np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))
         x, factors = x[torch.from_numpy(keep)], factors[keep]
-    mu, logvar = (t.numpy() for t in encode_all(model, x))
-    codes = mu  # the scores below read posterior means; the posterior MIG also their variances
-    mig = mutual_information_gap(codes, factors)
+    mu, logvar = (t.numpy() for t in encode_all(model, x))  # the scores read the means; posterior MIG also logvar
+    mig = mutual_information_gap(mu, factors)
     # An autoencoder's code is a point (logvar -inf): information about a factor has no finite estimate.
     posterior = (posterior_mutual_information_gap(mu, logvar, factors, seed=seed) if np.isfinite(logvar).all()
                  else {"mig": None, "per_factor": None, "mutual_information": None})
-    report = {"split": split, "n": len(codes), "factors": list(splits.factor_names), "mig": mig["mig"],
-              "mig_posterior": posterior["mig"], **factor_vae_score(codes, factors, seed=seed)}
-    d = dci(codes, factors, seed=seed)
+    report = {"split": split, "n": len(mu), "factors": list(splits.factor_names), "mig": mig["mig"],
+              "mig_posterior": posterior["mig"], **factor_vae_score(mu, factors, seed=seed)}
+    d = dci(mu, factors, seed=seed)
     report.update({"dci_disentanglement": d["disentanglement"], "dci_completeness": d["completeness"],
                    "dci_informativeness": d["informativeness"], "mig_per_factor": mig["per_factor"],
                    "mutual_information": mig["mutual_information"], "factor_entropy": mig["factor_entropy"],
