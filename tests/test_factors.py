@@ -150,3 +150,9 @@ def test_an_autoencoders_code_has_no_posterior_mig(tmp_path, capsys):
     assert report["mig_posterior"] is None and 0 <= report["mig"] <= 1
     assert main(["disentangle", str(run)]) == 0
     assert "n/a" in capsys.readouterr().out
+
+
+def test_a_tc_estimator_without_the_tc_regularizer_is_refused(tmp_path):
+    proc = vaelab_cli("train", *DSPRITES_TRAIN, "--tc-estimator", "mss", "--out", "ae", cwd=tmp_path)
+    assert_refused(proc, "applies to --regularizer tc only")
+    assert not (tmp_path / "ae").exists()

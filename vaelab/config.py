@@ -123,6 +123,8 @@ class ModelConfig:
         _check(self.lam >= 0 and math.isfinite(self.lam), f"lambda must be finite and >= 0, got {self.lam}")
         _check(self.tc_estimator in TC_ESTIMATORS,
                f"unknown TC estimator {self.tc_estimator!r}; choose one of: {', '.join(TC_ESTIMATORS)}")
+        _check(self.tc_estimator == "mws" or self.regularizer == "tc",
+               f"a TC estimator ({self.tc_estimator}) applies to --regularizer tc only, not {self.regularizer!r}")
         _check(self.sigma > 0 and math.isfinite(self.sigma), f"sigma must be finite and > 0, got {self.sigma}")
         _check(self.classes >= 0, f"classes must be >= 0, got {self.classes}")
         _check(all(d >= 1 for d in self.dense), f"dense widths must be positive, got {self.dense}")
