@@ -156,13 +156,13 @@ def _all_smoke_tests() -> dict:
     from test_anomaly import smoke_anomaly  # imported late: those modules import helpers from this one
     from test_apps_cli import APP_SMOKE
     from test_export import smoke_export
-    from test_factors import smoke_disentangle
+    from test_factors import smoke_disentangle, smoke_udr
     from test_latent_cli import LATENT_SMOKE
     from test_mol_cli import smoke_mol
     from test_serve import smoke_serve
 
     return {**SMOKE, **LATENT_SMOKE, **APP_SMOKE, "anomaly": smoke_anomaly, "disentangle": smoke_disentangle,
-            "mol": smoke_mol, "serve": smoke_serve, "export": smoke_export}
+            "udr": smoke_udr, "mol": smoke_mol, "serve": smoke_serve, "export": smoke_export}
 
 
 def test_every_command_has_a_smoke_test():

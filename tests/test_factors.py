@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -139,6 +140,34 @@ def smoke_disentangle(tiny_run, tiny_idx, tmp_path, capsys):
     # a run on data without factors: one line, exit 2
     proc = vaelab_cli("disentangle", tiny_run, "--json", cwd=tmp_path)
     assert_refused(proc, "has no known factors")
+
+
+def smoke_udr(tiny_run, tiny_idx, tmp_path, capsys):
+    runs = [tmp_path / f"seed-{seed}" for seed in range(3)]
+    for seed, run in enumerate(runs):
+        args = [a if a != "0" else str(seed) for a in DSPRITES_TRAIN]  # --seed 0 -> this seed
+        assert main(["train", *args, "--regularizer", "tc", "--beta", "4", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["udr", *map(str, runs), "--json", "-n", "50", "--out", str(tmp_path / "u.json")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == json.loads((tmp_path / "u.json").read_text())
+    assert report["n"] == 50 and report["runs"] == [str(r) for r in runs]
+    assert len(report["udr"]) == 3 and all(0 <= u <= 1 for u in report["udr"])
+    pairs = report["pairwise"]
+    assert [pairs[i][i] for i in range(3)] == [None] * 3 and pairs[0][1] == pairs[1][0]
+    assert report["udr"][0] == pytest.approx(float(np.median([pairs[0][1], pairs[0][2]])))
+    assert all(set(d) <= set(range(4)) for d in report["informative_dimensions"])
+    assert main(["udr", str(runs[0]), str(runs[1])]) == 0
+    out = capsys.readouterr()
+    assert "rank" in out.out and str(runs[1]) in out.out and "warning" not in out.err
+    shutil.copytree(runs[0], tmp_path / "copy")  # runs sharing a seed: a warning, not an error
+    assert main(["udr", str(runs[0]), str(tmp_path / "copy")]) == 0
+    assert "both trained with seed 0" in capsys.readouterr().err
+    # bad input: one line, exit 2
+    assert_refused(vaelab_cli("udr", runs[0], cwd=tmp_path), "at least two run folders")
+    assert_refused(vaelab_cli("udr", runs[0], runs[0], cwd=tmp_path), "given twice")
+    assert_refused(vaelab_cli("udr", runs[0], tiny_run, cwd=tmp_path), "trained on other data")
+    assert_refused(vaelab_cli("udr", runs[0], tmp_path / "missing", cwd=tmp_path), "missing")
 
 
 def test_an_autoencoders_code_has_no_posterior_mig(tmp_path, capsys):

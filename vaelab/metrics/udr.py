@@ -1,0 +1,87 @@
+"""Unsupervised Disentanglement Ranking (UDR, Duan et al. 2020): which of several runs is the most
+disentangled, without factor labels.
+
+Why it can work: a disentangled model gives each factor its own dimension, so two such models
+trained with different seeds agree dimension for dimension, up to order, sign and a monotone
+rescaling; entangled models agree only up to rotations that differ from seed to seed. So for two
+runs, R is the matrix of absolute Spearman rank correlations between their informative dimensions'
+posterior means over the same inputs, and
+
+    UDR(i, j) = (sum_b max_a R[a, b]^2 / sum_a R[a, b] + sum_a max_b R[a, b]^2 / sum_b R[a, b]) / (d_i + d_j)
+
+(Duan et al.'s Spearman variant, eq. 3): 1 when R is a permutation matrix, lower when a dimension of
+one run spreads over several of the other. A run's score is the median over its pairs with the others.
+
+Informative dimensions: those whose KL to the prior, averaged over the inputs, exceeds 0.01 nats
+(Duan et al.'s threshold). The rest are left out before correlating, not weighted afterwards: an
+unused dimension's mean can still wobble in step with a factor, and rank correlation ignores scale.
+An autoencoder has no KL (its code is a point); its active units (vaelab.metrics.active_units) stand in.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+from ..latent.search import encode_all
+from .active_units import ACTIVE_UNIT_THRESHOLD
+
+KL_THRESHOLD = 0.01  # nats, mean over the inputs
+
+
+def informative_dimensions(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """(L,) bools: the dimensions a model uses. mu, logvar: (N, L) posterior parameters."""
+    if not np.isfinite(logvar).all():  # an autoencoder: a dimension is used when its code varies
+        return mu.var(0) > ACTIVE_UNIT_THRESHOLD
+    kl = 0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar)
+    return kl.mean(0) > KL_THRESHOLD
+
+
+def rank_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|Spearman correlation| between every column of a (N, da) and every column of b (N, db): (da, db),
+    the Pearson correlation of their ranks (ties share the mean rank). A constant column correlates
+    with nothing: 0."""
+    def standard_ranks(codes: np.ndarray) -> np.ndarray:
+        r = rankdata(codes, axis=0)
+        r -= r.mean(0)
+        norm = np.sqrt((r**2).sum(0))
+        return np.divide(r, norm, out=np.zeros_like(r), where=norm > 0)
+
+    return np.abs(standard_ranks(a).T @ standard_ranks(b))
+
+
+def pair_score(a: np.ndarray, b: np.ndarray) -> float:
+    """UDR of two codes of the same N inputs, each already cut to its informative dimensions.
+    A run without informative dimensions agrees with nothing: 0."""
+    if a.shape[1] == 0 or b.shape[1] == 0:
+        return 0.0
+    r = rank_correlations(a, b)
+    with np.errstate(invalid="ignore", divide="ignore"):  # an all-zero row or column contributes 0
+        columns = np.nan_to_num(r.max(0) ** 2 / r.sum(0))
+        rows = np.nan_to_num(r.max(1) ** 2 / r.sum(1))
+    return float((columns.sum() + rows.sum()) / (a.shape[1] + b.shape[1]))
+
+
+def udr_scores(codes: list[np.ndarray]) -> dict:
+    """codes: one (N, d_i) array of informative posterior means per run, rows the same inputs.
+    Returns the pairwise matrix (diagonal None) and each run's median over its pairs."""
+    p = len(codes)
+    pairs = np.full((p, p), np.nan)
+    for i in range(p):
+        for j in range(i + 1, p):
+            pairs[i, j] = pairs[j, i] = pair_score(codes[i], codes[j])
+    return {"udr": [float(np.nanmedian(np.delete(pairs[i], i))) for i in range(p)],
+            "pairwise": [[None if i == j else float(pairs[i, j]) for j in range(p)] for i in range(p)]}
+
+
+def udr_from_posteriors(posteriors: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """UDR of each run from its (mu, logvar) posterior parameters, (N, L_i) each, rows the same inputs."""
+    used = [informative_dimensions(mu, logvar) for mu, logvar in posteriors]
+    scores = udr_scores([mu[:, u] for (mu, _), u in zip(posteriors, used)])
+    return {"n": len(posteriors[0][0]), "informative_dimensions": [[int(d) for d in np.flatnonzero(u)] for u in used],
+            **scores}
+
+
+def udr_report(models: list, x: torch.Tensor) -> dict:
+    """UDR of each model (two or more, trained on the same kind of data) from their codes of the inputs x."""
+    return udr_from_posteriors([tuple(t.numpy() for t in encode_all(model, x)) for model in models])
