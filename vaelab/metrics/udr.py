@@ -9,8 +9,10 @@ posterior means over the same inputs, and
 
     UDR(i, j) = (sum_b max_a R[a, b]^2 / sum_a R[a, b] + sum_a max_b R[a, b]^2 / sum_b R[a, b]) / (d_i + d_j)
 
-(Duan et al.'s Spearman variant, eq. 3): 1 when R is a permutation matrix, lower when a dimension of
-one run spreads over several of the other. A run's score is the median over its pairs with the others.
+(Duan et al.'s Spearman variant): 1 when R is a permutation matrix, lower when a dimension of one run
+spreads over several of the other. On N examples even independent dimensions correlate by chance
+(about 1/sqrt(N) each), so two identical codes of 5 dimensions score about 0.95 at N = 4000, not 1.
+A run's score is the median over its pairs with the others.
 
 Informative dimensions: those whose KL to the prior, averaged over the inputs, exceeds 0.01 nats
 (Duan et al.'s threshold). The rest are left out before correlating, not weighted afterwards: an
