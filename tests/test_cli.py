@@ -299,6 +299,18 @@ def test_batch_larger_than_training_set(tiny_idx, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("options, message", [
+    (("--lam", "0.1"), "--lam applies to --regularizer l2 only, not kl"),
+    (("--regularizer", "tc", "--lam", "0.1"), "--lam applies to --regularizer l2 only, not tc"),
+    (("--regularizer", "none", "--beta", "4"), "--beta applies to --regularizer kl or tc only, not none"),
+    (("--regularizer", "l2", "--beta", "4"), "--beta applies to --regularizer kl or tc only, not l2"),
+])
+def test_a_weight_the_regularizer_would_ignore_is_refused(tiny_idx, tmp_path, options, message):
+    proc = vaelab_cli(*train_args(f"idx:{tiny_idx}", tmp_path / "run", *options), cwd=tmp_path)
+    assert_refused(proc, message)
+    assert not (tmp_path / "run").exists()
+
+
 def test_out_is_an_existing_folder(tiny_idx, tmp_path):
     out = tmp_path / "precious"
     out.mkdir()

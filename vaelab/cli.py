@@ -211,6 +211,12 @@ def new_run_config(args: argparse.Namespace, given: dict[str, dict]):
     from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from .data import load_splits
 
+    regularizer = given["model"].get("regularizer", ModelConfig.regularizer)
+    # Weights that another regulariser would silently ignore: a user who gives one means something by it.
+    if "lam" in given["model"] and regularizer != "l2":
+        raise VaelabError(f"--lam applies to --regularizer l2 only, not {regularizer}")
+    if "beta" in given["model"] and regularizer not in ("kl", "tc"):
+        raise VaelabError(f"--beta applies to --regularizer kl or tc only, not {regularizer}")
     if given["data"].get("name") == "csv" or given["data"].get("contrast", "none") != "none":
         given["data"].setdefault("binarize", "none")  # numbers, not probabilities of ink: nothing to binarize
     data_config = DataConfig(**given["data"])
