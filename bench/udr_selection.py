@@ -3,7 +3,7 @@
     python -m bench.udr_selection RUN RUN [RUN ...] [--threads 1] [--json PATH]
 
 The run folders (trained on dSprites, e.g. by bench.disentangle_sweep with several --seeds) are
-grouped by setting: their configuration apart from the seed. Each run's UDR (vaelab.metrics.udr,
+grouped by setting: their configuration apart from the seed (labelled by the fields that differ). Each run's UDR (vaelab.metrics.udr,
 Duan et al. 2020) is its median agreement with the other seeds of its setting, as Duan et al.
 compute it; its MIG (binned, and from the posteriors: the same estimators, test examples and seed
 as bench.disentangle_sweep) is measured on the same examples. Printed: per run, UDR and MIG; per
@@ -30,17 +30,16 @@ from vaelab.metrics.udr import udr_from_posteriors
 from .report import command_line, write_json
 from .runs import flat
 
-SETTING_FIELDS = ("model.regularizer", "model.beta", "model.tc_estimator", "train.epochs", "train.batch_size",
-                  "train.lr")  # named in the printed label; the grouping uses every field but the seed
-
-
-def setting(model) -> tuple[tuple, str]:
-    """(grouping key: every config field but the seed, short label of the fields that usually differ)."""
-    fields = flat(model.run_config.to_dict())
-    fields.pop("train.seed")
-    key = tuple(sorted((k, repr(v)) for k, v in fields.items()))
-    label = " ".join(f"{k.split('.')[1]}={_text(fields[k])}" for k in SETTING_FIELDS)
-    return key, label
+def settings(models: list) -> list[tuple[tuple, str]]:
+    """Per run: (grouping key: every config field but the seed, label: the fields that differ among the runs)."""
+    fields = []
+    for model in models:
+        f = flat(model.run_config.to_dict())
+        f.pop("train.seed")
+        fields.append(f)
+    varying = [k for k in fields[0] if any(f.get(k) != fields[0][k] for f in fields[1:])]
+    return [(tuple(sorted((k, repr(v)) for k, v in f.items())),
+             " ".join(f"{k.split('.')[-1]}={_text(f[k])}" for k in varying) or "one setting") for f in fields]
 
 
 def _text(value) -> str:
@@ -57,10 +56,9 @@ def measure(runs: list[str]) -> list[dict]:
         raise SystemExit(f"the runs' data ({data.name}) has no known factors: MIG needs data such as dsprites")
     x, factors = splits.test, splits.factors["test"].numpy()
     rows, groups = [], {}
-    for run, model in zip(runs, models):
+    for run, model, (key, label) in zip(runs, models, settings(models)):
         mu, logvar = (t.numpy() for t in encode_all(model, x))
         seed = model.run_config.train.seed
-        key, label = setting(model)
         rows.append({"run": run, "setting": label, "seed": seed, "mu": mu, "logvar": logvar,
                      "MIG": mutual_information_gap(mu, factors)["mig"],
                      "MIG post.": posterior_mutual_information_gap(mu, logvar, factors, seed=seed)["mig"]})
@@ -108,10 +106,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"command: {command}\n")
     rows = measure([str(Path(r)) for r in args.runs])
     summary = summarise(rows)
-    print(f"\n{'setting':<58} {'seed':>4} {'UDR':>6} {'MIG':>6} {'MIG post.':>9}  run")
+    width = max(len("setting"), *(len(r["setting"]) for r in rows))
+    print(f"\n{'setting':<{width}} {'seed':>4} {'UDR':>6} {'MIG':>6} {'MIG post.':>9}  run")
     for r in sorted(rows, key=lambda r: (r["setting"], -(r["UDR"] or 0))):
         udr = "n/a" if r["UDR"] is None else f"{r['UDR']:.3f}"
-        print(f"{r['setting']:<58} {r['seed']:>4} {udr:>6} {r['MIG']:6.3f} {r['MIG post.']:9.3f}  {r['run']}")
+        print(f"{r['setting']:<{width}} {r['seed']:>4} {udr:>6} {r['MIG']:6.3f} {r['MIG post.']:9.3f}  {r['run']}")
     print()
     for s in summary["settings"]:
         print(f"{s['setting']}: UDR picks seed {s['picked_seed']} of {len(s['seeds'])}, MIG {s['picked_MIG']:.3f} "
