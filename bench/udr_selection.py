@@ -79,9 +79,12 @@ def summarise(rows: list[dict]) -> dict:
     summary = {"settings": []}
     for label in dict.fromkeys(r["setting"] for r in scored):
         members = [r for r in scored if r["setting"] == label]
-        picked = max(members, key=lambda r: r["UDR"])
+        best = max(r["UDR"] for r in members)
+        picked = [r for r in members if r["UDR"] == best]
+        if len(picked) > 1:  # two seeds share one pair, so one median: UDR cannot choose
+            picked = [{"seed": None, "MIG": None}]
         summary["settings"].append({"setting": label, "seeds": [r["seed"] for r in members],
-                                    "picked_seed": picked["seed"], "picked_MIG": picked["MIG"],
+                                    "picked_seed": picked[0]["seed"], "picked_MIG": picked[0]["MIG"],
                                     "median_MIG": float(np.median([r["MIG"] for r in members])),
                                     "best_MIG": max(r["MIG"] for r in members)})
     if len(scored) > 2:
@@ -113,8 +116,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{r['setting']:<{width}} {r['seed']:>4} {udr:>6} {r['MIG']:6.3f} {r['MIG post.']:9.3f}  {r['run']}")
     print()
     for s in summary["settings"]:
-        print(f"{s['setting']}: UDR picks seed {s['picked_seed']} of {len(s['seeds'])}, MIG {s['picked_MIG']:.3f} "
-              f"(median of the seeds {s['median_MIG']:.3f}, best {s['best_MIG']:.3f})")
+        pick = ("UDR ties: no pick" if s["picked_seed"] is None else
+                f"UDR picks seed {s['picked_seed']} of {len(s['seeds'])}, MIG {s['picked_MIG']:.3f}")
+        print(f"{s['setting']}: {pick} (median MIG of the seeds {s['median_MIG']:.3f}, best {s['best_MIG']:.3f})")
     if "top_udr" in summary:
         t = summary["top_udr"]
         print(f"Spearman rank correlation over the runs with a UDR: UDR vs MIG {summary['spearman_udr_mig']:.2f}, "

@@ -29,11 +29,12 @@ def test_udr_is_taken_within_settings_and_mig_as_the_sweep_measures_it(tmp_path,
         members = [r for r in result["runs"] if r["setting"] == label]
         assert members[0]["UDR"] == members[1]["UDR"]  # two seeds: one pair, the same median for both
         assert 0 <= members[0]["UDR"] <= 1
-        assert s["picked_MIG"] in [r["MIG"] for r in members] and s["best_MIG"] == max(r["MIG"] for r in members)
+        assert s["picked_seed"] is None and s["picked_MIG"] is None  # one pair: a tie, no pick
+        assert s["best_MIG"] == max(r["MIG"] for r in members)
     assert sorted(settings) == ["beta=4", "beta=8"]  # labelled by what differs
     assert -1 <= result["spearman_udr_mig"] <= 1
     assert result["top_udr"]["UDR"] == max(r["UDR"] for r in result["runs"])
-    assert "UDR picks seed" in capsys.readouterr().out
+    assert "UDR ties: no pick" in capsys.readouterr().out
 
 
 def test_a_lone_run_has_no_udr(tmp_path):
@@ -42,3 +43,15 @@ def test_a_lone_run_has_no_udr(tmp_path):
     (run,) = (tmp_path / "runs").iterdir()
     result = select([str(run)])
     assert result["runs"][0]["UDR"] is None and result["settings"] == [] and "top_udr" not in result
+
+
+def test_the_pick_is_the_highest_udr_of_its_setting():
+    from bench.udr_selection import summarise
+
+    rows = [{"run": f"r{i}", "setting": "beta=4", "seed": i, "UDR": u, "MIG": m, "MIG post.": m}
+            for i, (u, m) in enumerate([(0.3, 0.10), (0.5, 0.20), (0.4, 0.30)])]
+    s = summarise(rows)
+    (setting,) = s["settings"]
+    assert setting["picked_seed"] == 1 and setting["picked_MIG"] == 0.20
+    assert setting["median_MIG"] == 0.20 and setting["best_MIG"] == 0.30
+    assert s["spearman_udr_mig"] == 0.5 and s["top_udr"]["run"] == "r1"
