@@ -37,7 +37,8 @@ def add_commands(command) -> None:
 seeds agree dimension for dimension when they are disentangled, and only up to seed-dependent
 rotations when they are not. Each run's score (0-1) is its median agreement with the others: rank
 correlations between their informative dimensions' posterior means on the same examples. Works on
-any data: no factor labels are needed."""
+any data: no factor labels are needed. It rewards agreement, not completeness: seeds that all drop
+the same factor agree as well (on dSprites it ranked such runs first; see the README)."""
     u.add_argument("runs", nargs="+", help="two or more run folders trained on the same data (best: one setting, "
                                            "several seeds)")
     u.add_argument("--split", default="test", choices=["train", "val", "test"])
