@@ -145,8 +145,8 @@ def smoke_disentangle(tiny_run, tiny_idx, tmp_path, capsys):
 def smoke_udr(tiny_run, tiny_idx, tmp_path, capsys):
     runs = [tmp_path / f"seed-{seed}" for seed in range(3)]
     for seed, run in enumerate(runs):
-        args = [a if a != "0" else str(seed) for a in DSPRITES_TRAIN]  # --seed 0 -> this seed
-        assert main(["train", *args, "--regularizer", "tc", "--beta", "4", "--out", str(run)]) == 0
+        assert main(["train", *DSPRITES_TRAIN, "--seed", str(seed),  # the later --seed wins
+                     "--regularizer", "tc", "--beta", "4", "--out", str(run)]) == 0
     capsys.readouterr()
     assert main(["udr", *map(str, runs), "--json", "-n", "50", "--out", str(tmp_path / "u.json")]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -157,6 +157,7 @@ def smoke_udr(tiny_run, tiny_idx, tmp_path, capsys):
     assert [pairs[i][i] for i in range(3)] == [None] * 3 and pairs[0][1] == pairs[1][0]
     assert report["udr"][0] == pytest.approx(float(np.median([pairs[0][1], pairs[0][2]])))
     assert all(set(d) <= set(range(4)) for d in report["informative_dimensions"])
+    assert [json.loads((r / "config.json").read_text())["train"]["seed"] for r in runs] == [0, 1, 2]
     assert main(["udr", str(runs[0]), str(runs[1])]) == 0
     out = capsys.readouterr()
     assert "rank" in out.out and str(runs[1]) in out.out and "warning" not in out.err
