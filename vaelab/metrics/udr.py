@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
+from ..distributions import DiagonalGaussian
 from ..latent.search import encode_all
 from .active_units import ACTIVE_UNIT_THRESHOLD
 
@@ -39,8 +40,8 @@ def informative_dimensions(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     """(L,) bools: the dimensions a model uses. mu, logvar: (N, L) posterior parameters."""
     if not np.isfinite(logvar).all():  # an autoencoder: a dimension is used when its code varies
         return mu.var(0) > ACTIVE_UNIT_THRESHOLD
-    kl = 0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar)
-    return kl.mean(0) > KL_THRESHOLD
+    kl = DiagonalGaussian(torch.from_numpy(mu), torch.from_numpy(logvar)).kl_per_dim()
+    return (kl.mean(0) > KL_THRESHOLD).numpy()
 
 
 def rank_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
