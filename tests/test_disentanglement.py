@@ -113,3 +113,13 @@ def test_bad_shapes_are_refused():
         dci(np.full((10, 3), np.nan), np.zeros((10, 2)))
     with pytest.raises(InputError, match="logvar"):
         posterior_mutual_information_gap(np.zeros((10, 3)), np.zeros((10, 2)), np.zeros((10, 2)))
+
+
+def test_example_subset_is_sorted_distinct_and_the_same_for_the_same_seed():
+    from vaelab.metrics.disentanglement import example_subset
+
+    keep = example_subset(100, 30, seed=4)
+    assert len(set(keep)) == 30 and (np.diff(keep) > 0).all() and keep.max() < 100
+    np.testing.assert_array_equal(keep, example_subset(100, 30, seed=4))
+    assert not np.array_equal(keep, example_subset(100, 30, seed=5))
+    assert example_subset(100, 100, seed=4) is None and example_subset(100, None, seed=4) is None

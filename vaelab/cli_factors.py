@@ -70,6 +70,7 @@ def cmd_udr(args) -> int:
     import torch
 
     from .data import load_splits
+    from .metrics.disentanglement import example_subset
     from .metrics.udr import udr_report
     from .train.checkpoint import atomic_write_text
 
@@ -93,8 +94,9 @@ def cmd_udr(args) -> int:
                   f"independent seeds, and runs that share one score higher", file=sys.stderr)
         seeds.setdefault(seed, run)
     x, _ = load_splits(data).split(args.split)
-    if args.n < len(x):
-        x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))[:args.n].sort().values]
+    keep = example_subset(len(x), args.n, args.seed)  # the examples `vaelab disentangle -n` takes
+    if keep is not None:
+        x = x[torch.from_numpy(keep)]
     report = {"runs": [str(Path(r)) for r in args.runs], "split": args.split, **udr_report(models, x)}
     text = json.dumps(report, indent=2)
     if out:

@@ -221,6 +221,14 @@ def dci(codes: np.ndarray, factors: np.ndarray, train_fraction: float = 0.8, see
             "importance": importance.tolist()}
 
 
+def example_subset(count: int, n: int | None, seed: int) -> np.ndarray | None:
+    """Indices (sorted) of n of `count` examples drawn by `seed`, or None to keep all of them: the
+    same examples for the same n and seed in every command that measures a sample of a split."""
+    if n is None or n >= count:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(count, n, replace=False))
+
+
 def disentanglement_report(model, splits, split: str = "test", n: int | None = None, seed: int = 0) -> dict:
     """All three metrics for `model` on (up to n examples of) a split of data with known factors."""
     if splits.factors is None:
@@ -228,8 +236,8 @@ def disentanglement_report(model, splits, split: str = "test", n: int | None = N
                          f"--data dsprites")
     x, _ = splits.split(split)
     factors = splits.factors[split].numpy()
-    if n is not None and n < len(x):
-        keep = np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))
+    keep = example_subset(len(x), n, seed)
+    if keep is not None:
         x, factors = x[torch.from_numpy(keep)], factors[keep]
     mu, logvar = (t.numpy() for t in encode_all(model, x))  # the scores read the means; posterior MIG also logvar
     mig = mutual_information_gap(mu, factors)
