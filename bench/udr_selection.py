@@ -6,10 +6,10 @@ The run folders (trained on dSprites, e.g. by bench.disentangle_sweep with sever
 grouped by setting: their configuration apart from the seed (labelled by the fields that differ).
 Each run's UDR (vaelab.metrics.udr, Duan et al. 2020) is its median agreement with the other seeds
 of its setting, as Duan et al. compute it; its MIG (binned, and from the posteriors: the same
-estimators, test examples and seed as bench.disentangle_sweep) is measured on the same examples. Printed: per run, UDR and MIG; per
-setting, the MIG of the run UDR picks against the setting's median and best; over all runs that
-have a UDR, Spearman's rank correlation between UDR and MIG, and the MIG of the run with the
-highest UDR (Duan et al.'s selection across settings). A setting with one run has no UDR; in one
+estimators, test examples and seed as bench.disentangle_sweep) is measured on the same examples.
+Printed: per run, UDR and MIG; per setting, the MIG of the run UDR picks against the setting's
+median and best; over all runs that have a UDR, Spearman's rank correlation between UDR and MIG,
+and the MIG of the run with the highest UDR (Duan et al.'s selection across settings). A setting with one run has no UDR; in one
 with two runs both share their one pair, so UDR ties and picks none.
 Time: under half a minute per conv run on one core (the posterior MIG is most of it).
 """

@@ -20,8 +20,8 @@ unused dimension's mean can still wobble in step with a factor, and rank correla
 An autoencoder has no KL (its code is a point); its active units (vaelab.metrics.active_units) stand in.
 
 What it rewards is agreement, not completeness: seeds that all drop the same factors agree well.
-On dSprites at the README's budget the runs it ranked first kept only x and y (the factors every
-seed finds) and scored below the median MIG (README, "Choosing among seeds without labels").
+On dSprites at the README's budget the runs it ranked first kept only x and y (the factors most
+seeds find) and scored below the median MIG (README, "Choosing among seeds without labels").
 """
 from __future__ import annotations
 
