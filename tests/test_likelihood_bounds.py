@@ -54,6 +54,27 @@ def test_iwae_is_above_the_elbo_and_tightens_with_k(bar_model):
     assert results[100]["nll_iwae"] < results[100]["elbo"] - 0.1
 
 
+@pytest.mark.parametrize("classes", [0, 3])
+def test_decoding_in_slices_gives_the_same_estimate(monkeypatch, classes):
+    """The decoder call size is a speed setting only: the draws and the figures do not depend on it."""
+    from vaelab.metrics import likelihood
+
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(arch="conv", shape=(1, 8, 8), latent_dim=3, channels=(4,), res_blocks=1,
+                            classes=classes)).eval()
+    x = _blobs(10, 3)
+    cond = model.condition(torch.arange(10) % classes) if classes else None
+    results = []
+    for per_call in (likelihood.DRAWS_PER_PASS, 10, 1):  # one call per pass; one sample per call; below one
+        monkeypatch.setattr(likelihood, "DECODES_PER_CALL", per_call)
+        with torch.no_grad():
+            qz = model.posterior(x, cond)
+            results.append(likelihood.importance_terms(model, x, 130, torch.Generator().manual_seed(5), qz, cond))
+    for nll, recon in results[1:]:
+        torch.testing.assert_close(nll, results[0][0])
+        torch.testing.assert_close(recon, results[0][1])
+
+
 # --- probabilistic PCA -------------------------------------------------------------------------
 D_X, D_Z, NOISE = 10, 2, 0.5
 

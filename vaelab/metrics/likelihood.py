@@ -20,18 +20,27 @@ from ..progress import progress_bar
 from ..registry import likelihoods
 from .active_units import active_units
 
-DECODES_PER_PASS = 512  # decodes per pass: larger batches spill the CPU caches and run slower
+# Samples are drawn in passes of about DRAWS_PER_PASS decodes and decoded in slices of about
+# DECODES_PER_CALL. Two numbers because the draw size fixes the random stream (every published
+# figure was computed with passes of 512), while smaller decoder calls stay in the CPU caches:
+# measured on 2 threads, calls of 100 decodes ran the MNIST conv decoders 1.6-2.1x and the MLP 1.4x
+# faster than calls of 512, the GRU no slower.
+DRAWS_PER_PASS = 512
+DECODES_PER_CALL = 128
 
 
 def importance_terms(model, x: Tensor, k: int, generator: torch.Generator, qz, cond=None,
                      batch_size: int | None = None) -> tuple[Tensor, Tensor]:
     """For each example of x: -(IWAE bound with k samples) and the reconstruction term -log p(x|z)
-    averaged over the same k samples; float64 (B,) each. The samples go in chunks of at most
-    DECODES_PER_PASS decodes, combined by a streaming log-mean-exp."""
-    chunk = max(1, min(k, DECODES_PER_PASS // (batch_size or len(x))))
+    averaged over the same k samples; float64 (B,) each. The samples go in passes of at most
+    DRAWS_PER_PASS decodes, combined by a streaming log-mean-exp."""
+    rows = batch_size or len(x)
+    chunk = max(1, min(k, DRAWS_PER_PASS // rows))
+    per_call = max(1, DECODES_PER_CALL // rows)
     stream, log_px_sum = StreamingLogMeanExp(), torch.zeros(len(x), dtype=torch.float64, device=x.device)
     for done in range(0, k, chunk):
-        log_w, log_px = model.log_weights(x, min(chunk, k - done), generator, qz=qz, cond=cond)
+        log_w, log_px = model.log_weights(x, min(chunk, k - done), generator, qz=qz, cond=cond,
+                                          samples_per_decode=per_call)
         stream.add(log_w)
         log_px_sum += log_px.double().sum(0)
     return -stream.value(), -log_px_sum / k

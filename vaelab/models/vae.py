@@ -107,11 +107,13 @@ class VAE(nn.Module):
         return LossTerms(loss=recon + weight * (reg + extra), recon=recon, reg=reg, mu=qz.mu.detach())
 
     def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None,
-                    qz: DiagonalGaussian | None = None, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Importance log-weights log p(x, z_k) - log q(z_k|x) for z_k ~ q(z|x): (k, B); also log p(x|z_k)."""
+                    qz: DiagonalGaussian | None = None, cond: Tensor | None = None,
+                    samples_per_decode: int | None = None) -> tuple[Tensor, Tensor]:
+        """Importance log-weights log p(x, z_k) - log q(z_k|x) for z_k ~ q(z|x): (k, B); also log p(x|z_k).
+        `samples_per_decode` decodes the k samples in slices of that many (the draw is the same)."""
         qz = self.posterior(x, cond) if qz is None else qz
         z = qz.rsample(generator, k=k)  # (k, B, L)
-        log_px = self.px(z, cond).log_prob(x)  # (k, B)
+        log_px = torch.cat([self.px(zs, cond).log_prob(x) for zs in z.split(samples_per_decode or k)])  # (k, B)
         return log_px + standard_normal_log_prob(z) - qz.log_prob(z), log_px
 
     # --- the user-facing API: labels `y` are for conditional models only ------------------------
