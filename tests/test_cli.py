@@ -103,6 +103,10 @@ def smoke_evaluate(tiny_run, tiny_idx, tmp_path, capsys):
     assert "negative ELBO" in table and "IWAE K=10" in table
     assert re.search(r"^examples\s+20 \(val split\)$", table, re.M)
 
+    assert main(["evaluate", str(tiny_run), "--iwae-k", "2", "--start", f"{TINY_TEST - 7}", "--quiet", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["start"] == TINY_TEST - 7 and r["n"] == 7  # from --start to the end of the split
+
 
 def smoke_sample(tiny_run, tiny_idx, tmp_path, capsys):
     out = tmp_path / "samples.png"
@@ -309,6 +313,16 @@ def test_a_weight_the_regularizer_would_ignore_is_refused(tiny_idx, tmp_path, op
     proc = vaelab_cli(*train_args(f"idx:{tiny_idx}", tmp_path / "run", *options), cwd=tmp_path)
     assert_refused(proc, message)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("options, message", [
+    (("--start", "-1"), "the first example must be >= 0 and the limit >= 1, got start -1"),
+    (("--limit", "0"), "the first example must be >= 0 and the limit >= 1, got start 0, limit 0"),
+    (("--start", "100000"), "the test split has no examples from 100000 on (it has"),
+])
+def test_evaluate_outside_the_split_is_refused(run_copy, tmp_path, options, message):
+    proc = vaelab_cli("evaluate", run_copy, "--iwae-k", "2", *options, cwd=tmp_path)
+    assert_refused(proc, message)
 
 
 def test_out_is_an_existing_folder(tiny_idx, tmp_path):

@@ -75,6 +75,19 @@ def test_decoding_in_slices_gives_the_same_estimate(monkeypatch, classes):
         torch.testing.assert_close(recon, results[0][1])
 
 
+def test_start_and_limit_evaluate_exactly_those_examples(bar_model):
+    """A part of a long evaluation is the evaluation of its examples alone, so parts can run apart."""
+    model, config, data = bar_model
+    part = evaluate(model, config, data, iwae_k=20, seed=4, start=100, limit=50, per_example=True)
+    alone = evaluate(model, config, Splits(data.train, data.val, data.test[100:150]), iwae_k=20, seed=4,
+                     per_example=True)
+    assert part["start"] == 100 and part["n"] == 50 and alone["start"] == 0
+    torch.testing.assert_close(part["per_example"]["nll_iwae"], alone["per_example"]["nll_iwae"])
+    assert part["elbo"] == alone["elbo"] and part["nll_iwae"] == alone["nll_iwae"]
+    whole = evaluate(model, config, data, iwae_k=20, seed=4, per_example=True)
+    assert not torch.equal(part["per_example"]["elbo"], whole["per_example"]["elbo"][:50])  # other examples
+
+
 # --- probabilistic PCA -------------------------------------------------------------------------
 D_X, D_Z, NOISE = 10, 2, 0.5
 

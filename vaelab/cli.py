@@ -42,7 +42,8 @@ EPILOGS = {
   torchrun --nproc-per-node 2 -m vaelab train --batch-size 256 --out runs/ddp   # the same, started by torchrun""",
     "evaluate": """examples:
   vaelab evaluate runs/mnist-conv                   # readable table, IWAE with K=1000
-  vaelab evaluate runs/mnist-conv --iwae-k 5000 --json > eval.json""",
+  vaelab evaluate runs/mnist-conv --iwae-k 5000 --json > eval.json
+  vaelab evaluate runs/mnist-conv --iwae-k 5000 --start 5000 --limit 5000   # the second half (e.g. on another core)""",
     "sample": """example:
   vaelab sample runs/mnist-conv -n 64 --temperature 0.8 --seed 1 --out samples.png""",
     "reconstruct": """example:
@@ -157,7 +158,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", choices=["train", "val", "test"])
     e.add_argument("--iwae-k", type=int, default=1000, help="importance samples per example (default 1000)")
     e.add_argument("--batch-size", type=int, default=100)
-    e.add_argument("--limit", type=int, help="evaluate only the first N examples")
+    e.add_argument("--limit", type=int, help="evaluate only the first N examples (from --start)")
+    e.add_argument("--start", type=int, default=0, metavar="I",
+                   help="skip the first I examples: with --limit, one part of a long evaluation (e.g. one per core)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     e.add_argument("--out", help="also write the JSON to this file")
@@ -299,7 +302,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_run(args.run, pick_device(args.device))
     data = load_splits(model.run_config.data)
     result = evaluate(model, model.run_config, data, split=args.split, iwae_k=args.iwae_k,
-                      batch_size=args.batch_size, seed=args.seed, limit=args.limit, progress=not args.quiet)
+                      batch_size=args.batch_size, seed=args.seed, limit=args.limit, start=args.start,
+                      progress=not args.quiet)
     result["run"] = str(args.run)
     text = json.dumps(result, indent=2)
     if args.out:
@@ -309,7 +313,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _table(r: dict) -> str:
-    rows = [("examples", f"{r['n']} ({r['split']} split)"), ("binarization", r["binarization"])]
+    where = f"{r['split']} split" + (f", from example {r['start']}" if r.get("start") else "")
+    rows = [("examples", f"{r['n']} ({where})"), ("binarization", r["binarization"])]
     if r["elbo"] is not None:
         rows += [("negative ELBO", f"{r['elbo']:.2f} nats"), ("  reconstruction", f"{r['recon']:.2f} nats"),
                  ("  KL(q(z|x) || p(z))", f"{r['kl']:.2f} nats"),

@@ -49,24 +49,27 @@ def importance_terms(model, x: Tensor, k: int, generator: torch.Generator, qz, c
 @torch.no_grad()
 def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k: int = 1000,
              batch_size: int = 100, seed: int = 0, limit: int | None = None, progress: bool = False,
-             per_example: bool = False) -> dict:
-    """Evaluate a model on one split; every figure in nats per example."""
+             per_example: bool = False, start: int = 0) -> dict:
+    """Evaluate a model on one split, or on its examples start..start+limit; every figure in nats per example."""
     model.eval()
     device = model.device
     x_all, y_all = data.split(split)
-    if limit is not None:
-        x_all = x_all[:limit]
-        y_all = y_all[:limit] if y_all is not None else None
+    if start < 0 or (limit is not None and limit < 1):
+        raise VaelabError(f"the first example must be >= 0 and the limit >= 1, got start {start}, limit {limit}")
+    stop = None if limit is None else start + limit
+    x_all = x_all[start:stop]
+    y_all = y_all[start:stop] if y_all is not None else None
     if model.conditional and y_all is None:
         raise VaelabError(f"this conditional model needs labels, and the {split} split has none")
     if len(x_all) == 0:
-        raise VaelabError(f"the {split} split is empty")
+        raise VaelabError(f"the {split} split is empty" if start == 0 else
+                          f"the {split} split has no examples from {start} on (it has {len(data.split(split)[0])})")
     x_all = presented(x_all.to(device), config.data.binarize)
     g = torch.Generator(device=device).manual_seed(seed)
     stochastic = config.model.stochastic
     k = iwae_k if stochastic else 1
     nll, recon, reg, mus = [], [], [], []
-    start = time.perf_counter()
+    began = time.perf_counter()
     bar = progress_bar(len(x_all), f"evaluate {split} (K={k})", progress, unit="img")
     for i in range(0, len(x_all), batch_size):
         x = x_all[i:i + batch_size]
@@ -88,6 +91,7 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
     n, dims = len(x_all), math.prod(config.model.shape)
     result = {
         "split": split,
+        "start": start,
         "n": n,
         "binarization": _binarization(config),
         "likelihood": config.model.likelihood,
@@ -117,7 +121,7 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
         # An autoencoder has no posterior: no ELBO and no likelihood, only its reconstruction term.
         result.update({"elbo": None, "kl": None, "nll_iwae": None, "iwae_k": None, "bits_per_dim": None,
                        "regularizer": config.model.regularizer, "z_sq": reg_t.mean().item()})
-    result["seconds"] = round(time.perf_counter() - start, 2)
+    result["seconds"] = round(time.perf_counter() - began, 2)
     return result
 
 
