@@ -9,8 +9,8 @@ of its setting, as Duan et al. compute it; its MIG (binned, and from the posteri
 estimators, test examples and seed as bench.disentangle_sweep) is measured on the same examples.
 Printed: per run, UDR and MIG; per setting, the MIG of the run UDR picks against the setting's
 median and best; over all runs that have a UDR, Spearman's rank correlation between UDR and MIG,
-and the MIG of the run with the highest UDR (Duan et al.'s selection across settings). A setting with one run has no UDR; in one
-with two runs both share their one pair, so UDR ties and picks none.
+and the MIG of the run with the highest UDR (Duan et al.'s selection across settings). A setting
+with one run has no UDR; in one with two runs both share their one pair, so UDR ties and picks none.
 Time: under half a minute per conv run on one core (the posterior MIG is most of it).
 """
 from __future__ import annotations

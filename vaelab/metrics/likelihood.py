@@ -54,18 +54,19 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
     model.eval()
     device = model.device
     x_all, y_all = data.split(split)
+    total = len(x_all)
     if start < 0 or (limit is not None and limit < 1):
         raise VaelabError(f"the first example must be >= 0 and the limit >= 1, got start {start}, limit {limit}")
     stop = None if limit is None else start + limit
-    # Binarize the whole split, then slice: a part must see the very images the whole split's
-    # evaluation sees (the fixed binarization draws its noise in order over the split).
-    x_all = presented(x_all.to(device), config.data.binarize)[start:stop]
+    # Binarize from the split's first example, then drop those before `start`: a part must see the
+    # very images the whole split's evaluation sees, and the fixed draw runs in order over the split.
+    x_all = presented(x_all[:stop].to(device), config.data.binarize)[start:]
     y_all = y_all[start:stop] if y_all is not None else None
     if model.conditional and y_all is None:
         raise VaelabError(f"this conditional model needs labels, and the {split} split has none")
     if len(x_all) == 0:
         raise VaelabError(f"the {split} split is empty" if start == 0 else
-                          f"the {split} split has no examples from {start} on (it has {len(data.split(split)[0])})")
+                          f"the {split} split has no examples from {start} on (it has {total})")
     g = torch.Generator(device=device).manual_seed(seed)
     stochastic = config.model.stochastic
     k = iwae_k if stochastic else 1
