@@ -4,7 +4,7 @@
 
 What it trains
 --------------
-Three models on the MNIST training images of digits 1 and 8 only (DataConfig(classes=(1, 8)):
+Three models on the MNIST training images of digits 1 and 8 only (DataConfig(keep_labels=(1, 8)):
 10,520 training, 2,073 validation, 2,109 test images), with the same networks and the same
 training (Bernoulli pixels, dynamic binarization, Adam lr 1e-3, batch 128, --epochs each, the
 weights of the best validation epoch kept):
@@ -73,12 +73,10 @@ import torch
 
 import vaelab
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.data import load_splits
-from vaelab.data.datasets import presented
-from vaelab.latent.search import encode_all
+from vaelab.data import load_splits, presented
 from vaelab.metrics.classifier import classifier_test_accuracy, digit_classifier
 from vaelab.metrics.likelihood import evaluate
-from vaelab.train.trainer import fit
+from vaelab.train.trainer import train
 from vaelab.viz.figures import pyplot, save_png
 from vaelab.viz.grid import grid_image, save_grid
 
@@ -189,15 +187,14 @@ def grids_side_by_side(images: dict[str, torch.Tensor], path: Path, titles: dict
 
 # --- the run ----------------------------------------------------------------------------------
 def run_config(regularizer: str, lam: float, epochs: int, seed: int) -> RunConfig:
-    return RunConfig(data=DataConfig(name="mnist", classes=DIGITS),
+    return RunConfig(data=DataConfig(name="mnist", keep_labels=DIGITS),
                      model=ModelConfig(arch="mlp", latent_dim=LATENT, hidden=HIDDEN, likelihood="bernoulli",
                                        regularizer=regularizer, lam=lam),
                      train=TrainConfig(epochs=epochs, seed=seed))
 
 
 def train_seconds(run_dir: Path) -> float:
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return sum(json.loads(ln)["seconds"] for ln in lines if ln.strip())
+    return sum(record["seconds"] for record in vaelab.Run.open(run_dir).metrics())
 
 
 @torch.no_grad()
@@ -206,7 +203,7 @@ def recon_at_mean(model, x: torch.Tensor, batch_size: int = 500) -> float:
     total = 0.0
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        total += float(-model.px(model.posterior(xb).mu).log_prob(xb).double().sum())
+        total += float(-model.network.px(model.network.posterior(xb).mu).log_prob(xb).double().sum())
     return total / len(x)
 
 
@@ -241,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"command: {command}")
 
-    splits = load_splits(DataConfig(name="mnist", classes=DIGITS))
+    splits = load_splits(DataConfig(name="mnist", keep_labels=DIGITS))
     if args.quick:
         splits = dataclasses.replace(splits, train=splits.train[:QUICK_TRAIN],
                                      train_labels=splits.train_labels[:QUICK_TRAIN],
@@ -275,12 +272,12 @@ def main(argv: list[str] | None = None) -> dict:
         config = run_config(regularizer, args.lam, epochs, args.seed)
         log(f"--- training {title} ({key}) -> {out / key}")
         start = time.perf_counter()
-        fit(config, splits, out / key, progress=sys.stderr.isatty())
+        train(config, splits, out / key, progress=sys.stderr.isatty())
         wall = time.perf_counter() - start
         model = vaelab.load(out / key)  # the best validation epoch's weights
         log(f"--- evaluating {key} on the test set")
-        ev = evaluate(model, config, splits, split="test", iwae_k=iwae_k, progress=sys.stderr.isatty())
-        mu, logvar = encode_all(model, x_test)
+        ev = evaluate(model, splits, split="test", iwae_k=iwae_k, progress=sys.stderr.isatty())
+        mu, logvar = model.encode_all(x_test)
         m, s = aggregate_gaussian(mu, logvar if config.model.stochastic else None)
         images = model.decode(z_prior)
         samples[key] = images[:GRID * GRID]

@@ -40,13 +40,15 @@ import numpy as np
 import torch
 
 from vaelab.apps.anomaly import anomaly_scores, detection_metrics
-from vaelab.config import CONTRASTS, DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.data import load_splits
-from vaelab.data.datasets import presented
-from vaelab.registry import for_real_valued, likelihoods
+from vaelab import presets
+from vaelab.config import CONTRASTS, DataConfig
+from vaelab.data import load_splits, presented
+from vaelab.registry import likelihoods
 
 from .report import command_line, write_json
-from .runs import train_or_reuse
+from .runs import preset_config, train_or_reuse
+
+PRESET = "anomaly-one-class"  # vaelab/presets: the settings every digit's VAE and AE train with
 
 PUBLISHED = {"Deep SVDD (one-class), Ruff et al. 2018": 0.948, "conv autoencoder, Ruff et al. 2018": 0.897}
 COLUMNS = ("VAE recon", "VAE elbo", "VAE iwae", "AE recon", "PCA", "IsolationForest")
@@ -64,19 +66,18 @@ def baselines(train: np.ndarray, test: np.ndarray, components: int, seed: int) -
 
 def one_digit(digit: int, all_splits, args, out: Path) -> dict[str, float]:
     binarize = "dynamic" if args.likelihood == "bernoulli" else "none"
-    data_config = DataConfig(name="mnist", classes=(digit,), binarize=binarize, contrast=args.contrast)
-    normal = load_splits(data_config)
+    options = dict(keep_labels=(digit,), binarize=binarize, contrast=args.contrast, likelihood=args.likelihood,
+                   latent_dim=args.latent_dim, epochs=args.epochs, seed=args.seed)
+    config, normal = preset_config(PRESET, **options, regularizer="kl")
     if args.quick:
         normal.train, normal.train_labels = normal.train[:1000], normal.train_labels[:1000]
     x_test, y_test = all_splits.test[:args.test_limit], all_splits.test_labels[:args.test_limit]
     is_anomaly = y_test != digit
     # Bernoulli pixels: the fixed binarization every vaelab report uses; other likelihoods: grey levels.
-    scored = presented(x_test, data_config.binarize)
+    scored = presented(x_test, binarize)
     aurocs = {}
     for name, regularizer in (("vae", "kl"), ("ae", "none")):
-        config = RunConfig(data=data_config, model=ModelConfig(latent_dim=args.latent_dim, regularizer=regularizer,
-                                                                   likelihood=args.likelihood),
-                           train=TrainConfig(epochs=args.epochs, seed=args.seed))
+        config, _ = preset_config(PRESET, normal, **options, regularizer=regularizer)
         model = train_or_reuse(config, normal, out / f"{name}-{digit}", progress=not args.quiet)
         statistics = ("recon", "elbo", "iwae") if name == "vae" else ("recon",)
         for statistic in statistics:
@@ -89,16 +90,20 @@ def one_digit(digit: int, all_splits, args, out: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    preset = presets.options(PRESET)  # the defaults below are the preset's
     p = argparse.ArgumentParser(prog="python -m bench.anomaly_mnist", description=__doc__.split("\n")[0])
     p.add_argument("--digits", default="0,1,2,3,4,5,6,7,8,9")
-    p.add_argument("--likelihood", default="gaussian-learned", choices=for_real_valued(likelihoods),
-                   help="p(x|z) of the VAE and the AE (default gaussian-learned, on grey levels)")
-    p.add_argument("--contrast", default="gcn", choices=CONTRASTS,
-                   help="gcn: global contrast normalisation of every image, as Ruff et al. 2018 (default); none: raw grey levels")
-    p.add_argument("--epochs", type=int, default=80)
-    p.add_argument("--latent-dim", type=int, default=16)
+    p.add_argument("--likelihood", default=preset["likelihood"],
+                   choices=[n for n in likelihoods.names() if n != "categorical"],
+                   help=f"p(x|z) of the VAE and the AE (default {preset['likelihood']}, on grey levels)")
+    p.add_argument("--contrast", default=preset["contrast"], choices=CONTRASTS,
+                   help=f"gcn: global contrast normalisation of every image, as Ruff et al. 2018; none: raw grey "
+                        f"levels (default {preset['contrast']})")
+    p.add_argument("--epochs", type=int, default=preset["epochs"])
+    p.add_argument("--latent-dim", type=int, default=preset["latent_dim"])
     p.add_argument("--iwae-k", type=int, default=20)
-    p.add_argument("--out", default="runs/anomaly-mnist", help="run folders; finished ones with the same settings are reused, killed ones resumed")
+    p.add_argument("--out", default="runs/anomaly-mnist",
+                   help="run folders; finished ones with the same settings are reused, killed ones resumed")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="digits 0 and 1, 1 epoch on 1,000 images, 1,000 test images")

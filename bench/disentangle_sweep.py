@@ -37,23 +37,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.data import load_splits
+from vaelab import presets
+from vaelab.config import RunConfig, option_table
 from vaelab.errors import VaelabError
 from vaelab.metrics.disentanglement import disentanglement_report
 from vaelab.metrics.likelihood import evaluate
 from vaelab.objectives import TC_ESTIMATORS
-from vaelab.train.trainer import check_data_fits
+from vaelab.train.checks import check_data_fits
 from vaelab.viz.figures import pyplot, save_png
 
 from .report import command_line, write_json
-from .runs import train_or_reuse
+from .runs import preset_config, train_or_reuse
+
+PRESET = "dsprites-tcvae"  # vaelab/presets: the data, conv network and training every run starts from
 
 MODELS = {"vae": ("beta-VAE", "kl"), "tcvae": ("beta-TCVAE", "tc")}
-# Each network's ModelConfig fields, with the batch size and learning rate it is trained with unless told otherwise.
+# Each network as options on top of the preset (whose own is the conv one), with the batch size and
+# learning rate it is trained with unless told otherwise. The MLP puts the conv fields back to their
+# defaults (it does not use them), so its config is the one it always was.
+_DEFAULT = {name: option_table()[name].default for name in ("channels", "dense")}
 NETS = {
-    "conv": {"model": {"arch": "conv", "channels": (32, 32, 64, 64), "dense": (256,)}, "batch_size": 64, "lr": 5e-4},
-    "mlp": {"model": {"arch": "mlp", "hidden": (1200, 1200)}, "batch_size": 128, "lr": 1e-3},
+    "conv": {"model": {}, "batch_size": presets.options(PRESET)["batch_size"], "lr": presets.options(PRESET)["lr"]},
+    "mlp": {"model": {"model": "mlp", "hidden": (1200, 1200), **_DEFAULT}, "batch_size": 128, "lr": 1e-3},
 }
 COLUMNS = ("MIG", "MIG post.", "FactorVAE", "DCI dis.", "DCI comp.", "DCI info.", "recon", "KL")
 # The published setups, for comparison of budgets. Their score values are not quoted: they could not
@@ -78,33 +83,31 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def network(args) -> dict:
-    """The ModelConfig fields of --net (--hidden overrides the MLP's widths)."""
+    """The options of --net (--hidden overrides the MLP's widths)."""
     return NETS[args.net]["model"] | ({"hidden": args.hidden} if args.hidden is not None else {})
 
 
-def run_config(regularizer: str, beta: float, seed: int, splits, data_config: DataConfig, args) -> RunConfig:
-    return RunConfig(
-        data=data_config,
-        model=ModelConfig(shape=splits.shape, latent_dim=args.latent_dim, regularizer=regularizer, beta=beta,
-                          tc_estimator=args.tc_estimator if regularizer == "tc" else "mws", **network(args)),
-        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed))
+def run_config(regularizer: str, beta: float, seed: int, splits, args) -> RunConfig:
+    config, _ = preset_config(PRESET, splits, limit=args.limit, latent_dim=args.latent_dim, regularizer=regularizer,
+                              beta=beta, tc_estimator=args.tc_estimator if regularizer == "tc" else "mws",
+                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed, **network(args))
+    return config
 
 
-def one_run(key: str, beta: float, seed: int, splits, data_config: DataConfig, args, out: Path,
-            measured: dict[Path, dict]) -> dict:
+def one_run(key: str, beta: float, seed: int, splits, args, out: Path, measured: dict[Path, dict]) -> dict:
     label, regularizer = MODELS[key]
     if regularizer == "tc" and beta == 1:
         key, regularizer = "vae", "kl"  # beta-TCVAE at beta 1 is the plain VAE (same loss): one run serves both
     run_dir = out / (f"{key}-beta-{beta:g}" + (f"-seed-{seed}" if seed else ""))
     if run_dir in measured:  # that shared run, already measured for the other model
         return {**measured[run_dir], "model": label}
-    config = run_config(regularizer, beta, seed, splits, data_config, args)
+    config = run_config(regularizer, beta, seed, splits, args)
     start = time.perf_counter()
     # The weights the run folder keeps (best validation epoch), as every later command sees them.
     model = train_or_reuse(config, splits, run_dir, progress=not args.quiet)
     trained = time.perf_counter() - start
     report = disentanglement_report(model, splits, "test", seed=seed)
-    terms = evaluate(model, config, splits, "test", iwae_k=1, seed=seed)  # one posterior sample per image
+    terms = evaluate(model, splits, "test", iwae_k=1, seed=seed)  # one posterior sample per image
     recon, kl = terms["recon"], terms["kl"]
     row = {"model": label, "beta": beta, "seed": seed, "MIG": report["mig"], "MIG post.": report["mig_posterior"],
            "FactorVAE": report["factor_vae_score"], "DCI dis.": report["dci_disentanglement"],
@@ -162,12 +165,13 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m bench.disentangle_sweep", description=__doc__.split("\n")[0])
     p.add_argument("--betas", type=_floats, default=(1.0, 4.0, 8.0))
     p.add_argument("--models", type=lambda t: tuple(t.split(",")), default=("vae", "tcvae"))
-    p.add_argument("--limit", type=int, default=100_000, help="dSprites images drawn (default 100000)")
-    p.add_argument("--epochs", type=int, default=8)
+    preset = presets.options(PRESET)  # the defaults below are the preset's
+    p.add_argument("--limit", type=int, default=preset["limit"], help=f"dSprites images drawn (default {preset['limit']})")
+    p.add_argument("--epochs", type=int, default=preset["epochs"])
     p.add_argument("--net", choices=tuple(NETS), default="conv",
                    help="conv (Locatello et al. 2019's, default) or mlp (Chen et al. 2018's)")
     p.add_argument("--hidden", type=_ints, default=None, help="--net mlp only: widths (default 1200,1200)")
-    p.add_argument("--latent-dim", type=int, default=10)
+    p.add_argument("--latent-dim", type=int, default=preset["latent_dim"])
     p.add_argument("--batch-size", type=int, default=None, help="default 64 for conv, 128 for mlp")
     p.add_argument("--lr", type=float, default=None, help="default 5e-4 for conv, 1e-3 for mlp")
     p.add_argument("--seeds", type=_ints, default=(0,), help="one run per seed and setting (default 0)")
@@ -192,10 +196,9 @@ def main(argv: list[str] | None = None) -> dict:
     command = command_line("bench.disentangle_sweep", argv)
     print(f"command: {command}")
     try:  # bad settings (a batch size of 0, a limit too small to split, ...) end here, in one line
-        data_config = DataConfig(name="dsprites", limit=args.limit)
-        splits = load_splits(data_config)
+        _, splits = preset_config(PRESET, limit=args.limit)
         for beta in args.betas:
-            check_data_fits(run_config("kl", beta, 0, splits, data_config, args), splits)
+            check_data_fits(run_config("kl", beta, 0, splits, args), splits)
     except VaelabError as e:
         p.error(str(e))
     print(f"dSprites (rendered): {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test images; "
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
     for key in args.models:
         for beta in args.betas:
             for seed in args.seeds:
-                r = one_run(key, beta, seed, splits, data_config, args, out, measured)
+                r = one_run(key, beta, seed, splits, args, out, measured)
                 rows.append(r)
                 print(f"  {r['model']:<11} {beta:5g}  {seed:4d}  " + "  ".join(f"{r[c]:9.3f}" for c in COLUMNS),
                       flush=True)

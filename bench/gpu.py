@@ -59,14 +59,14 @@ def step_flops(trainer: Trainer) -> int:
     idx = torch.arange(cfg.batch_size, device=trainer.device)
     with FlopCounterMode(display=False) as counter:
         with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=trainer.autocast_bf16):
-            terms = trainer.model(trainer._training_batch(idx), generator=trainer.generator)
+            terms = trainer.network(trainer._training_batch(idx), generator=trainer.generator)
         terms.loss.backward()
     trainer.optimizer.zero_grad(set_to_none=True)
     return counter.get_total_flops()
 
 
 def measure(splits, model: str, batch: int, precision: str, compiled: bool, epochs: int, device: str) -> dict:
-    config = RunConfig(data=DataConfig(), model=ModelConfig(shape=(1, 28, 28), **MODELS[model]),
+    config = RunConfig(data=DataConfig(name="mnist"), model=ModelConfig(shape=(1, 28, 28), **MODELS[model]),
                        train=TrainConfig(epochs=epochs, batch_size=batch, precision=precision, compile=compiled,
                                          device=device))
     trainer = Trainer(config, splits, out=None, progress=False)
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"command: {command}\n")
     peaks = {"fp32": matmul_peak(device, torch.float32), "bf16": matmul_peak(device, torch.bfloat16)}
     print("measured matrix-product peak: " + ", ".join(f"{k} {v / 1e12:.1f} TFLOP/s" for k, v in peaks.items()))
-    splits = load_splits(DataConfig())
+    splits = load_splits(DataConfig(name="mnist"))
     rows = []
     print(f"\n{'model':<5} {'batch':>6} {'precision':>9} {'compile':>8} {'img/s':>11} {'TFLOP/s':>8} {'of peak':>8}")
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:

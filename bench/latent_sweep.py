@@ -62,8 +62,7 @@ import vaelab
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import load_splits
 from vaelab.metrics.likelihood import evaluate
-from vaelab.train.checkpoint import atomic_write_text
-from vaelab.train.run import METRICS, discard_unfinished_run
+from vaelab.io import atomic_write_text
 from vaelab.train.trainer import Trainer
 from vaelab.viz.figures import pyplot, save_png
 
@@ -135,14 +134,13 @@ def train_size(run_dir: Path, config: RunConfig, splits, data_id: dict, progress
         trainer.fit()
     except BaseException:
         if trainer.creates_run_dir:
-            discard_unfinished_run(run_dir)  # nothing finished: leave no folder behind
+            trainer.run.discard_if_unfinished()  # nothing finished: leave no folder behind
         raise
     return "resumed" if resume else "trained"
 
 
 def train_seconds(run_dir: Path) -> float:
-    lines = (run_dir / METRICS).read_text().splitlines()
-    return sum(json.loads(ln)["seconds"] for ln in lines if ln.strip())
+    return sum(record["seconds"] for record in vaelab.Run.open(run_dir).metrics())
 
 
 def evaluate_size(run_dir: Path, splits, iwae_k: int, limit: int | None, seed: int, progress: bool) -> dict:
@@ -154,8 +152,7 @@ def evaluate_size(run_dir: Path, splits, iwae_k: int, limit: int | None, seed: i
         return {**marker["evaluations"][key], "cached": True}
     log(f"--- evaluating {run_dir} ({key})")
     model = vaelab.load(run_dir)
-    result = evaluate(model, model.run_config, splits, split="test", iwae_k=iwae_k, limit=limit, seed=seed,
-                      progress=progress)
+    result = evaluate(model, splits, split="test", iwae_k=iwae_k, n=limit, seed=seed, progress=progress)
     marker.setdefault("evaluations", {})[key] = result
     write_marker(run_dir, marker)
     return {**result, "cached": False}

@@ -29,10 +29,9 @@ import numpy as np
 import torch
 
 import vaelab
-from vaelab.data import load_splits
 from vaelab.latent.attributes import apply_vector, attribute_vector, is_monotonic, measure, quartile_masks
 from vaelab.latent.paths import path_smoothness
-from vaelab.latent.search import encode_all, knn_accuracy
+from vaelab.latent.search import knn_accuracy
 from vaelab.metrics.classifier import classifier_test_accuracy, digit_classifier
 
 from .report import command_line, write_json
@@ -42,7 +41,7 @@ ALPHAS = [-2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0]
 
 def paths_section(vae_run: str, ae_run: str, pairs: int, seed: int) -> dict:
     models = {"VAE": vaelab.load(vae_run), "AE": vaelab.load(ae_run)}
-    x, _ = load_splits(models["VAE"].run_config.data).split("test")
+    x, _ = models["VAE"].run.data().split("test")
     g = torch.Generator().manual_seed(seed)
     chosen = torch.randint(0, len(x), (pairs, 2), generator=g)
     out = {}
@@ -60,13 +59,13 @@ def paths_section(vae_run: str, ae_run: str, pairs: int, seed: int) -> dict:
 
 def attribute_section(vae_run: str, judge) -> dict:
     model = vaelab.load(vae_run)
-    data = load_splits(model.run_config.data)
+    data = model.run.data()
     x_train = data.train[:10000]
-    mu, _ = encode_all(model, x_train)
+    mu, _ = model.encode_all(x_train)
     thick, thin = quartile_masks(measure("ink", x_train))
     v = attribute_vector(mu, thick, thin)
     x_test, y_test = data.test[:1000], data.test_labels[:1000]
-    z, _ = encode_all(model, x_test)
+    z, _ = model.encode_all(x_test)
     decoded = apply_vector(model, z, v, ALPHAS)
     inks = [float(measure("ink", decoded[:, j]).mean()) for j in range(len(ALPHAS))]
     kept = [float((judge.predict(decoded[:, j]) == y_test).float().mean()) for j in range(len(ALPHAS))]
@@ -85,7 +84,7 @@ def conditional_section(cvae_run: str, judge, per_class: int, seed: int) -> dict
         raise SystemExit(f"{cvae_run} is not a conditional run (train it with --conditional)")
     g = torch.Generator().manual_seed(seed)
     agreement = {}
-    for c in range(model.config.classes):
+    for c in range(model.num_classes):
         samples = model.sample(per_class, generator=g, y=c)
         agreement[c] = float((judge.predict(samples) == c).float().mean())
     overall = float(np.mean(list(agreement.values())))
@@ -99,11 +98,11 @@ def search_section(vae_run: str) -> dict:
     from sklearn.decomposition import PCA
 
     model = vaelab.load(vae_run)
-    data = load_splits(model.run_config.data)
+    data = model.run.data()
     train, test = data.train.flatten(1).numpy(), data.test.flatten(1).numpy()
     y_train, y_test = data.train_labels.numpy(), data.test_labels.numpy()
-    mu_train, _ = encode_all(model, data.train)
-    mu_test, _ = encode_all(model, data.test)
+    mu_train, _ = model.encode_all(data.train)
+    mu_test, _ = model.encode_all(data.test)
     pca = PCA(n_components=model.latent_dim, random_state=0).fit(train)
     rows = {
         f"VAE posterior mean ({model.latent_dim}-D)": knn_accuracy(mu_train.numpy(), y_train, mu_test.numpy(), y_test),

@@ -3,7 +3,7 @@
     python -m bench.molecules [--repr selfies,smiles] [--limit 50000] [--epochs 5] [--threads 1]
                               [--out runs/mol-bench] [--json PATH] [--quick]
 
-For each representation: `vaelab mol train` with the settings below on the first --limit MOSES
+For each representation: `vaelab train --preset moses-selfies` (its --repr and the options below on top) on the first --limit MOSES
 training molecules (its run folder is reused when finished, resumed when killed), then
 `vaelab mol evaluate` (10,000 samples at temperature 1; reconstruction of 1,000 MOSES test
 molecules) and `vaelab mol optimize --property qed` (against prior samples with as many decoder
@@ -20,15 +20,15 @@ from pathlib import Path
 
 import torch
 
-from vaelab.config import DataConfig, RunConfig, TrainConfig
-from vaelab.data import load_splits
+from vaelab import Run, presets
 from vaelab.mol.evaluate import evaluate_molecules
-from vaelab.mol.molvae import MoleculeVAE, sequence_model_config
+from vaelab.mol.model import MoleculeModel
 from vaelab.mol.optimize import optimize_property
-from vaelab.mol.tokens import Vocabulary
 
 from .report import command_line, write_json
-from .runs import train_or_reuse
+from .runs import preset_config, train_or_reuse
+
+PRESET = "moses-selfies"  # vaelab/presets: the settings every representation trains with
 
 # Polykovskiy et al. 2020 (MOSES): only the figures we could check against the paper's table are quoted.
 PUBLISHED = {
@@ -39,45 +39,38 @@ COLUMNS = ("validity", "unique@1000", "unique@10000", "novelty", "int_div", "rec
            "active_units")
 
 
-def run_config(args, data: DataConfig, splits) -> RunConfig:
-    model = sequence_model_config(splits, args.latent_dim, args.hidden, embed_dim=64, word_dropout=args.word_dropout,
-                                  free_bits=args.free_bits)
-    train = TrainConfig(epochs=args.epochs, batch_size=128, lr=1e-3, seed=args.seed, kl_warmup=1.0,
-                        grad_clip=50.0)
-    return RunConfig(data=data, model=model, train=train)
-
-
 def one_representation(representation: str, args, out: Path) -> dict:
     start = time.perf_counter()
-    data = DataConfig(name="moses", limit=args.limit, val_size=args.val_size, binarize="none",
-                      representation=representation)
-    splits = load_splits(data)
-    config = run_config(args, data, splits)
+    config, splits = preset_config(PRESET, repr=representation, limit=args.limit, val_size=args.val_size,
+                                   epochs=args.epochs, latent_dim=args.latent_dim, hidden=args.hidden,
+                                   word_dropout=args.word_dropout, free_bits=args.free_bits, seed=args.seed)
     run_dir = out / representation
-    model = train_or_reuse(config, splits, run_dir, progress=not args.quiet)
-    mvae = MoleculeVAE(model, Vocabulary.from_json(splits.vocabulary))
+    train_or_reuse(config, splits, run_dir, progress=not args.quiet)
+    mvae = MoleculeModel.from_run(Run.open(run_dir))
     trained = time.perf_counter() - start
     result = evaluate_molecules(mvae, splits, n=args.samples, temperature=1.0, reconstruct=1000, iwae_k=10,
                                 seed=args.seed)
     result.pop("samples")
     result["optimize_qed"] = {k: v for k, v in optimize_property(
-        mvae, splits.texts["train"], "qed", seeds=args.opt_seeds, steps=50, decode_every=5, seed=args.seed,
-        run_dir=run_dir).items() if k != "found"}
+        mvae, splits.texts["train"], "qed", seeds=args.opt_seeds, steps=50, decode_every=5,
+        seed=args.seed).items() if k != "found"}
     result.update(train_molecules=len(splits.train), epochs=args.epochs,
                   seconds_to_train=round(trained, 1), seconds_total=round(time.perf_counter() - start, 1))
     return result
 
 
 def main(argv: list[str] | None = None) -> dict:
+    preset = presets.options(PRESET)  # the defaults below are the preset's
     p = argparse.ArgumentParser(prog="python -m bench.molecules", description=__doc__.split("\n")[0])
     p.add_argument("--repr", default="selfies,smiles", help="representations, comma-separated")
-    p.add_argument("--limit", type=int, default=50_000, help="MOSES training molecules read (default 50000)")
-    p.add_argument("--val-size", type=int, default=2000)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--latent-dim", type=int, default=32)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--word-dropout", type=float, default=0.1)
-    p.add_argument("--free-bits", type=float, default=0.25)
+    p.add_argument("--limit", type=int, default=preset["limit"],
+                   help=f"MOSES training molecules read (default {preset['limit']})")
+    p.add_argument("--val-size", type=int, default=preset["val_size"])
+    p.add_argument("--epochs", type=int, default=preset["epochs"])
+    p.add_argument("--latent-dim", type=int, default=preset["latent_dim"])
+    p.add_argument("--hidden", type=int, default=preset["hidden"][0])
+    p.add_argument("--word-dropout", type=float, default=preset["word_dropout"])
+    p.add_argument("--free-bits", type=float, default=preset["free_bits"])
     p.add_argument("--samples", type=int, default=10_000)
     p.add_argument("--opt-seeds", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)

@@ -21,7 +21,6 @@ printed (Linux only): trust the figures near 0%.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -31,6 +30,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from vaelab import Run
 
 from .report import command_line, write_json
 from .throughput import cpu_counters, others_share, pct
@@ -53,7 +54,7 @@ def train(model: str, processes: int, threads: int, epochs: int, seed: int, out:
     wall, others = time.perf_counter() - start, others_share(before, cpu_counters())
     if proc.returncode != 0:
         raise SystemExit(f"training failed ({' '.join(args)}):\n{proc.stderr}")
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = Run.open(out).metrics()
     return {"processes": processes, "threads": threads, "img_s": statistics.median(r["images_per_s"] for r in rows[1:]),
             "wall_s": wall, "others_busy": others, "final_train_loss": rows[-1]["train_loss"],
             "final_val_loss": rows[-1]["val_loss"], "per_epoch_img_s": [r["images_per_s"] for r in rows]}

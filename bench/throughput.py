@@ -49,8 +49,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.data import load_splits
-from vaelab.data.datasets import fixed_binarization
+from vaelab.data import fixed_binarization, load_splits
 from vaelab.train.trainer import Trainer
 
 from .report import command_line, write_json
@@ -212,10 +211,10 @@ def train_alternating(splits, epochs: int, seed: int) -> list[dict]:
     loader = DataLoader(TensorDataset(splits.train.view(-1, PIXELS), splits.train_labels),
                         batch_size=BATCH, shuffle=True)
     model = ModelConfig(arch="mlp", shape=(1, 28, 28), latent_dim=LATENT, hidden=(HIDDEN,), likelihood="bernoulli")
-    trainer = Trainer(RunConfig(data=DataConfig(), model=model,
+    trainer = Trainer(RunConfig(data=DataConfig(name="mnist"), model=model,
                                 train=TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, seed=seed)),
                       splits, out=None, progress=False)
-    vae = trainer.model
+    vae = trainer.network
 
     def vae_encode(xb):
         qz = vae.posterior(xb.view(-1, 1, 28, 28))
@@ -260,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU {torch.backends.cpu.get_cpu_capability()}")
     print(f"command: {command}\n")
-    splits = load_splits(DataConfig())
+    splits = load_splits(DataConfig(name="mnist"))
 
     run_start = cpu_counters()
     products = time_products(BATCH)

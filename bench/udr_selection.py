@@ -24,7 +24,6 @@ from scipy.stats import spearmanr
 
 import vaelab
 from vaelab.data import load_splits
-from vaelab.latent.search import encode_all
 from vaelab.metrics.disentanglement import mutual_information_gap, posterior_mutual_information_gap
 from vaelab.metrics.udr import udr_from_posteriors
 
@@ -36,7 +35,7 @@ def settings(models: list) -> list[tuple[tuple, str]]:
     """Per run: (grouping key: every config field but the seed, label: the fields that differ among the runs)."""
     fields = []
     for model in models:
-        f = flat(model.run_config.to_dict())
+        f = flat(model.config.to_dict())
         f.pop("train.seed")
         fields.append(f)
     varying = [k for k in fields[0] if any(f.get(k) != fields[0][k] for f in fields[1:])]
@@ -50,8 +49,8 @@ def _text(value) -> str:
 
 def measure(runs: list[str]) -> list[dict]:
     models = [vaelab.load(r) for r in runs]
-    data = models[0].run_config.data
-    if any(m.run_config.data != data for m in models):
+    data = models[0].config.data
+    if any(m.config.data != data for m in models):
         raise SystemExit("the runs were trained on different data; compare runs on the same data")
     splits = load_splits(data)
     if splits.factors is None:
@@ -59,8 +58,8 @@ def measure(runs: list[str]) -> list[dict]:
     x, factors = splits.test, splits.factors["test"].numpy()
     rows, groups = [], {}
     for run, model, (key, label) in zip(runs, models, settings(models)):
-        mu, logvar = (t.numpy() for t in encode_all(model, x))
-        seed = model.run_config.train.seed
+        mu, logvar = (t.numpy() for t in model.encode_all(x))
+        seed = model.config.train.seed
         rows.append({"run": run, "setting": label, "seed": seed, "mu": mu, "logvar": logvar,
                      "MIG": mutual_information_gap(mu, factors)["mig"],
                      "MIG post.": posterior_mutual_information_gap(mu, logvar, factors, seed=seed)["mig"]})

@@ -28,23 +28,23 @@ MOLECULES = HERE / "data" / "molecules.smi"
 TRAIN_N, VAL_N, TEST_N = 2000, 500, 200  # the MNIST subset: the first examples of each split
 TIMINGS = ("seconds", "images_per_s")
 
-# name -> the options of `vaelab train`, as flag names with underscores (the MNIST subset unless
-# "data" says otherwise). The first two are the README's MLP and conv configurations; the others
+# name -> the options of `vaelab train`, by their flag names (the MNIST subset unless "data" says
+# otherwise; every case trains 2 epochs at batch 128, seed 0, on the CPU). The first two are the README's MLP and conv configurations; the others
 # each exercise one branch of the objective or the data path.
 CASES: dict[str, dict] = {
-    "mnist-conv": dict(arch="conv", latent_dim=32),
-    "mnist-mlp": dict(arch="mlp", hidden=(400,), latent_dim=20),
-    "conv-res-dense": dict(arch="conv", latent_dim=8, channels=(8, 16), dense=(32,), res_blocks=1),
-    "tc-mws": dict(arch="mlp", hidden=(64,), latent_dim=6, regularizer="tc", beta=4.0),
-    "tc-mss": dict(arch="mlp", hidden=(64,), latent_dim=6, regularizer="tc", beta=4.0, tc_estimator="mss"),
-    "l2-ae": dict(arch="mlp", hidden=(64,), latent_dim=6, regularizer="l2", lam=0.01),
-    "plain-ae": dict(arch="mlp", hidden=(64,), latent_dim=6, regularizer="none"),
-    "free-bits-warmup-clip": dict(arch="mlp", hidden=(64,), latent_dim=6, free_bits=0.5, kl_warmup=0.5,
+    "mnist-conv": dict(model="conv", latent_dim=32),
+    "mnist-mlp": dict(model="mlp", hidden=(400,), latent_dim=20),
+    "conv-res-dense": dict(model="conv", latent_dim=8, channels=(8, 16), dense=(32,), res_blocks=1),
+    "tc-mws": dict(model="mlp", hidden=(64,), latent_dim=6, regularizer="tc", beta=4.0),
+    "tc-mss": dict(model="mlp", hidden=(64,), latent_dim=6, regularizer="tc", beta=4.0, tc_estimator="mss"),
+    "l2-ae": dict(model="mlp", hidden=(64,), latent_dim=6, regularizer="l2", lam=0.01),
+    "plain-ae": dict(model="mlp", hidden=(64,), latent_dim=6, regularizer="none"),
+    "free-bits-warmup-clip": dict(model="mlp", hidden=(64,), latent_dim=6, free_bits=0.5, kl_warmup=0.5,
                                   grad_clip=5.0, beta=2.0),
-    "conditional": dict(arch="mlp", hidden=(64,), latent_dim=4, conditional=True),
-    "gaussian-pixel": dict(arch="mlp", hidden=(64,), latent_dim=6, likelihood="gaussian-learned-pixel",
+    "conditional": dict(model="mlp", hidden=(64,), latent_dim=4, conditional=True),
+    "gaussian-pixel": dict(model="mlp", hidden=(64,), latent_dim=6, likelihood="gaussian-learned-pixel",
                            binarize="none"),
-    "cbernoulli": dict(arch="conv", latent_dim=6, channels=(8, 16), likelihood="cbernoulli", binarize="none"),
+    "cbernoulli": dict(model="conv", latent_dim=6, channels=(8, 16), likelihood="cbernoulli", binarize="none"),
     "molecules-gru": dict(data="smiles", latent_dim=4, hidden=(16,), embed_dim=8, word_dropout=0.1,
                           kl_warmup=1.0, grad_clip=50.0, val_size=20),
 }
@@ -70,57 +70,42 @@ def _mnist_subset():
 
 
 def train_case(name: str, out: Path):
-    """Train case `name` into the run folder `out` with the library as it is; return (model, splits, config)."""
-    from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from vaelab.data import load_splits
-    from vaelab.train.trainer import fit
+    """Train case `name` into the run folder `out` with the library as it is; return (model, splits)."""
+    from vaelab.train.options import build
+    from vaelab.train.trainer import train
 
-    options = dict(CASES[name])
-    train_keys = ("kl_warmup", "grad_clip")
-    train = TrainConfig(epochs=2, batch_size=128, seed=0, device="cpu",
-                        **{k: options.pop(k) for k in train_keys if k in options})
+    options = {"epochs": 2, "batch_size": 128, "seed": 0, "device": "cpu", **CASES[name]}
     if options.pop("data", "mnist") == "smiles":
-        from vaelab.mol.molvae import sequence_model_config
-
-        data_config = DataConfig(name="smiles", path=str(MOLECULES), representation="selfies", binarize="none",
-                                 val_size=options.pop("val_size"))
-        splits = load_splits(data_config)
-        model = sequence_model_config(splits, options["latent_dim"], options["hidden"][0], options["embed_dim"],
-                                      options["word_dropout"])
-        train = TrainConfig(epochs=2, batch_size=32, seed=0, device="cpu", kl_warmup=train.kl_warmup,
-                            grad_clip=train.grad_clip)
+        options.update(data=str(MOLECULES), repr="selfies", batch_size=32)
+        config, splits = build(options)
     else:
-        data_config = DataConfig(name="mnist", binarize=options.pop("binarize", "dynamic"))
-        splits = _mnist_subset()
-        if options.pop("conditional", False):
-            options["classes"] = 10
-        model = ModelConfig(shape=splits.shape, **options)
-    config = RunConfig(data=data_config, model=model, train=train)
-    return fit(config, splits, out, progress=False), splits, config
+        config, splits = build(options, _mnist_subset())
+    return train(config, splits, out, progress=False), splits
 
 
 def observe(name: str, out: Path) -> dict:
     """Train case `name` into `out` and return what must stay bit for bit the same."""
     from safetensors.torch import load_file
 
-    from vaelab.data.datasets import presented
+    from vaelab.data import presented
     from vaelab.metrics.likelihood import evaluate
 
-    model, splits, config = train_case(name, out)
+    model, splits = train_case(name, out)
+    config = model.config
     weights = load_file(str(out / "model.safetensors"))
     metrics = [{k: v for k, v in json.loads(line).items() if k not in TIMINGS}
                for line in (out / "metrics.jsonl").read_text().splitlines()]
-    evaluation = _numbers(evaluate(model, config, splits, "test", iwae_k=20, limit=100, seed=0))
+    evaluation = _numbers(evaluate(model, splits, "test", iwae_k=20, n=100, seed=0))
     g = torch.Generator().manual_seed(0)
     x, y = splits.split("test")
-    labels = y[:8] if config.model.classes else None
+    labels = y[:8] if config.model.num_classes else None
     record = {
         "weights": {k: {"sha256": sha256(v), "sum": float(v.double().sum()), "shape": list(v.shape)}
                     for k, v in sorted(weights.items())},
         "metrics": metrics,
         "evaluation": evaluation,
     }
-    if not config.model.sequence:
+    if not config.model.reads_tokens:
         record["samples_sha256"] = sha256(model.sample(8, 1.0, g, y=labels))
         record["reconstructions_sha256"] = sha256(model.reconstruct(presented(x[:8], config.data.binarize), labels))
     return record

@@ -14,7 +14,7 @@ from vaelab.cli import main
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import Splits
 from vaelab.errors import InputError
-from vaelab.train.trainer import fit
+from vaelab.train.trainer import train
 
 from conftest import TINY_TRAIN_ARGS
 from test_cli import assert_refused, vaelab_cli
@@ -25,11 +25,11 @@ pytestmark = pytest.mark.usefixtures("tiny_torch_defaults")
 def tiny_vae(regularizer="kl"):
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(200, 1, 6, 6, generator=g) > 0.5).float()
-    config = RunConfig(data=DataConfig(name="tensors", binarize="none"),
+    config = RunConfig(data=DataConfig(name="arrays", binarize="none"),
                        model=ModelConfig(arch="mlp", shape=(1, 6, 6), latent_dim=2, hidden=(16,),
                                          regularizer=regularizer),
                        train=TrainConfig(epochs=2, batch_size=50, device="cpu"))
-    return fit(config, Splits(x, x[:20], x[:20]), progress=False), x[:30]
+    return train(config, Splits(x, x[:20], x[:20]), progress=False), x[:30]
 
 
 def test_the_three_statistics_are_ordered_as_bounds():

@@ -18,8 +18,8 @@ def test_finished_run_is_reused_not_retrained(tmp_path):
     first = train_or_reuse(_config(1), DATA, run, progress=False)
     again = train_or_reuse(_config(1), DATA, run, progress=False)  # finished: nothing trained
     assert _epochs_logged(run) == [1]
-    for key, value in first.state_dict().items():
-        assert torch.equal(again.state_dict()[key], value)
+    for key, value in first.network.state_dict().items():
+        assert torch.equal(again.network.state_dict()[key], value)
     with pytest.raises(SystemExit, match="train.epochs 1 there, 2 here"):  # another training, not a resume
         train_or_reuse(_config(2), DATA, run, progress=False)
 

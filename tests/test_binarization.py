@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from vaelab.data.datasets import binarize, binarize_levels, byte_levels, fixed_binarization
+from vaelab.data import binarize, binarize_levels, byte_levels, fixed_binarization
 
 
 def on_rate_matches(on_rate: torch.Tensor, p: torch.Tensor, draws: int) -> None:

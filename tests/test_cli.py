@@ -20,13 +20,13 @@ import torch
 from PIL import Image
 
 import vaelab
-from vaelab.cli import COMMANDS, main
+from vaelab.cli import command_names, main
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import load_splits
 from vaelab.errors import TrainingDiverged
-from vaelab.train.checkpoint import read_safetensors
-from vaelab.train.run import read_config
-from vaelab.train.trainer import fit
+from vaelab.io import read_tensors
+from vaelab import Run
+from vaelab.train.trainer import train
 
 from conftest import TINY_EPOCHS, TINY_FILES, TINY_TEST, TINY_TRAIN, TINY_TRAIN_ARGS, TINY_VAL
 
@@ -61,7 +61,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 # --- smoke test of every command -------------------------------------------------------------------
 def smoke_train(tiny_run, tiny_idx, tmp_path, capsys):
     """The fixture's run is complete; continuing it with --resume trains one more epoch."""
-    config = read_config(tiny_run)
+    config = Run.open(tiny_run).config
     assert config.data.name == "idx" and Path(config.data.path) == tiny_idx and config.data.val_size == TINY_VAL
     assert config.model.shape == (1, 8, 8) and config.model.latent_dim == 2 and config.model.channels == (4, 8)
     assert sorted(p.name for p in tiny_run.iterdir()) == ["checkpoint.safetensors", "config.json", "metrics.jsonl",
@@ -170,10 +170,10 @@ def _all_smoke_tests() -> dict:
 
 
 def test_every_command_has_a_smoke_test():
-    assert sorted(COMMANDS) == sorted(_all_smoke_tests()), "add a smoke_<command> function for each new command"
+    assert command_names() == sorted(_all_smoke_tests()), "add a smoke_<command> function for each new command"
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("command", command_names())
 def test_smoke(command, tiny_run, tiny_idx, tmp_path, capsys):
     before = snapshot(tiny_run)
     _all_smoke_tests()[command](tiny_run, tiny_idx, tmp_path, capsys)
@@ -181,7 +181,7 @@ def test_smoke(command, tiny_run, tiny_idx, tmp_path, capsys):
 
 
 # --- help ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("command", command_names())
 def test_help_has_an_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -195,17 +195,17 @@ def test_top_level_help_lists_every_command(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    assert all(command in text for command in COMMANDS)
+    assert all(command in text for command in command_names())
 
 
 def test_choices_are_listed_in_a_fresh_process(tmp_path):
     """The --model and --likelihood choices come from registries that a bare `python -m vaelab` must fill."""
-    from vaelab.registry import architectures, for_real_valued, likelihoods
+    from vaelab.registry import architectures, likelihoods
 
     proc = vaelab_cli("train", "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert f"--model {{{','.join(for_real_valued(architectures))}}}" in proc.stdout
-    assert f"--likelihood {{{','.join(for_real_valued(likelihoods))}}}" in proc.stdout
+    assert f"--model {{{','.join(architectures.names())}}}" in proc.stdout
+    assert f"--likelihood {{{','.join(likelihoods.names())}}}" in proc.stdout
     assert {"conv", "mlp"} <= set(architectures.names()) and "bernoulli" in likelihoods.names()
 
 
@@ -351,7 +351,7 @@ def test_bernoulli_on_grey_pixels_when_allowed(tiny_idx, tmp_path):
     out = tmp_path / "run"
     args = train_args(f"idx:{tiny_idx}", out, "--binarize", "none", "--allow-grey-bernoulli", "--epochs", "1")
     assert main(args) == 0
-    config = read_config(out)
+    config = Run.open(out).config
     assert config.data.binarize == "none" and config.data.allow_grey_bernoulli
     assert (out / "model.safetensors").is_file()
 
@@ -369,7 +369,7 @@ def tiny_config(tiny_idx, **train) -> tuple[RunConfig, object]:
 def assert_weights_finite(run: Path) -> None:
     for name in ("model.safetensors", "checkpoint.safetensors"):
         if (run / name).exists():
-            for key, tensor in read_safetensors(run / name).items():
+            for key, tensor in read_tensors(run / name).items():
                 if tensor.is_floating_point():
                     assert torch.isfinite(tensor).all(), f"{name}: {key} is not finite"
 
@@ -378,7 +378,7 @@ def test_a_huge_learning_rate_diverges_cleanly(tiny_idx, tmp_path):
     config, data = tiny_config(tiny_idx, epochs=2, lr=1e6)
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match=r"^loss became (nan|inf|-inf) at epoch 1, step \d+ \(global step \d+\)"):
-        fit(config, data, out, progress=False)
+        train(config, data, out, progress=False)
     assert not out.exists()  # it never finished an epoch: no run folder is left
     assert TrainingDiverged.exit_code == 1
 
@@ -401,7 +401,7 @@ def test_nan_guard_names_the_exact_step(tiny_idx, tmp_path, monkeypatch):
     config, data = tiny_config(tiny_idx, epochs=3)
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged) as info:
-        fit(config, data, out, progress=False)
+        train(config, data, out, progress=False)
     message = str(info.value)
     assert "at epoch 2, step 3 (global step 11)" in message
     assert "the checkpoint of epoch 1 is kept" in message
@@ -411,7 +411,7 @@ def test_nan_guard_names_the_exact_step(tiny_idx, tmp_path, monkeypatch):
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1]
     model = vaelab.load(out)
-    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert all(torch.isfinite(p).all() for p in model.network.parameters())
 
 
 def test_nan_guard_through_the_cli(tiny_idx, tmp_path):

@@ -54,7 +54,7 @@ def test_load_splits_normalises_every_split(tiny_idx):
 ])
 def test_bad_contrast_configs_are_refused(fields, message):
     with pytest.raises(VaelabError, match=message):
-        DataConfig(**fields)
+        DataConfig(**{"name": "mnist", **fields})
 
 
 def test_a_likelihood_for_pixels_in_0_1_is_refused_on_normalised_images(tiny_idx, tmp_path):

@@ -92,10 +92,10 @@ def _after(draw, shape):
 
 
 def test_nproc_is_taken_out_of_the_command_line():
-    from vaelab.cli import _without_nproc
+    from vaelab.cli.train import without_nproc
 
-    assert _without_nproc(["train", "--nproc", "2", "--out", "r"]) == ["train", "--out", "r"]
-    assert _without_nproc(["train", "--nproc=2", "--npro", "3", "--out", "r"]) == ["train", "--out", "r"]
+    assert without_nproc(["train", "--nproc", "2", "--out", "r"]) == ["train", "--out", "r"]
+    assert without_nproc(["train", "--nproc=2", "--npro", "3", "--out", "r"]) == ["train", "--out", "r"]
 
 
 # --- real processes -------------------------------------------------------------------------------

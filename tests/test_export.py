@@ -27,9 +27,10 @@ from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import Splits
 from vaelab.errors import InputError
 from vaelab.export import export_onnx
+from vaelab.model import Model
 from vaelab.models import VAE
-from vaelab.train.checkpoint import save_weights
-from vaelab.train.trainer import fit
+from vaelab.io import save_weights
+from vaelab.train.trainer import train
 
 from conftest import tiny_torch
 from test_cli import assert_refused, snapshot, vaelab_cli
@@ -45,8 +46,8 @@ PROTOTYPES = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(11))
 # Four, as each export takes a few seconds (torch.export).
 KINDS = {
     "conv-vae-bernoulli": dict(arch="conv", likelihood="bernoulli"),
-    "mlp-cvae-cbernoulli": dict(arch="mlp", likelihood="cbernoulli", classes=3),
-    "conv-cae-gaussian-pixel": dict(arch="conv", likelihood="gaussian-learned-pixel", classes=3, regularizer="none"),
+    "mlp-cvae-cbernoulli": dict(arch="mlp", likelihood="cbernoulli", num_classes=3),
+    "conv-cae-gaussian-pixel": dict(arch="conv", likelihood="gaussian-learned-pixel", num_classes=3, regularizer="none"),
     "mlp-rae-gaussian": dict(arch="mlp", likelihood="gaussian", regularizer="l2"),
 }
 
@@ -61,10 +62,10 @@ def labelled_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 def train_tiny(out: Path, **model) -> Path:
     (tr, trl), (va, val), (te, tel) = labelled_images(128, 0), labelled_images(32, 1), labelled_images(32, 2)
     binarize = "dynamic" if model["likelihood"] == "bernoulli" else "none"
-    config = RunConfig(data=DataConfig(name="tensors", binarize=binarize),
+    config = RunConfig(data=DataConfig(name="arrays", binarize=binarize),
                        model=ModelConfig(shape=(1, 8, 8), latent_dim=3, channels=(4, 8), hidden=(16,), **model),
                        train=TrainConfig(epochs=1, batch_size=32, lr=1e-2, device="cpu"))
-    fit(config, Splits(tr, va, te, trl, val, tel), out, progress=False)
+    train(config, Splits(tr, va, te, trl, val, tel), out, progress=False)
     return out
 
 
@@ -96,7 +97,7 @@ def test_onnx_equals_pytorch_at_two_batch_sizes(exports, kind):
     model = vaelab.load(run)
     encoder = ort.InferenceSession(str(folder / "encoder.onnx"))
     decoder = ort.InferenceSession(str(folder / "decoder.onnx"))
-    parameter = "logits" if "bernoulli" in model.config.likelihood else "logvar"
+    parameter = "logits" if "bernoulli" in model.config.model.likelihood else "logvar"
     label_input = ["y"] if model.conditional else []
     assert [i.name for i in encoder.get_inputs()] == ["x", *label_input]
     assert [i.name for i in decoder.get_inputs()] == ["z", *label_input]
@@ -112,14 +113,14 @@ def test_onnx_equals_pytorch_at_two_batch_sizes(exports, kind):
         want_mu, want_logvar = model.encode(x, y)
         assert largest_difference(mu, want_mu) <= TOLERANCE
         assert largest_difference(logvar, want_logvar) <= TOLERANCE
-        assert np.isneginf(logvar).all() == (not model.config.stochastic)  # an autoencoder has no variance
+        assert np.isneginf(logvar).all() == (not model.stochastic)  # an autoencoder has no variance
         mean, param = decoder.run(None, {"z": z.numpy(), **labels})
         assert largest_difference(mean, model.decode(z, y)) <= TOLERANCE
         with torch.no_grad():
-            px = model.px(z, model.condition(y, n))
+            px = model.network.px(z, model.condition(y, n))
         want_param = px.logits if parameter == "logits" else px.logvar.expand_as(px.loc)
         assert largest_difference(param, want_param, relative=parameter == "logits") <= TOLERANCE
-    if "bernoulli" in model.config.likelihood:
+    if "bernoulli" in model.config.model.likelihood:
         assert 0 <= mean.min() and mean.max() <= 1
     measured = manifest["check"]["max_abs_diff"]  # the exporter's own check, on its own inputs
     assert max(measured["encoder"].values()) <= TOLERANCE and measured["decoder"]["mean"] <= TOLERANCE
@@ -137,7 +138,7 @@ def test_conv_decoder_is_the_plain_transposed_convolution(exports):
     model.decode(z)  # fills the sub-pixel cache
     decoder = ort.InferenceSession(str(folder / "decoder.onnx"))
     with torch.enable_grad():  # PyTorch's plain ConvTranspose2d path, for comparison
-        plain = model.px(z).mean
+        plain = model.network.px(z).mean
     assert largest_difference(decoder.run(["mean"], {"z": z.numpy()})[0], plain) <= TOLERANCE
 
 
@@ -212,11 +213,12 @@ def test_force_replaces_the_export_files_and_keeps_the_rest(exports, tmp_path, c
 def test_python_api_takes_a_model_and_leaves_it_as_it_was(exports, tmp_path, monkeypatch):
     run, folder, _ = exports["conv-vae-bernoulli"]
     reuse_traces(monkeypatch, folder)
-    model = vaelab.load(run).train()  # exporting needs eval mode: on a copy, not on the caller's model
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model = vaelab.load(run)
+    model.network.train()  # exporting needs eval mode: on a copy, not on the caller's model
+    before = {k: v.clone() for k, v in model.network.state_dict().items()}
     manifest = export_onnx(model, tmp_path / "onnx")
-    assert model.training and all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
-    assert manifest["run"] is None and manifest["check"]["max_abs_diff"]["decoder"]["mean"] <= TOLERANCE
+    assert model.network.training and all(torch.equal(v, before[k]) for k, v in model.network.state_dict().items())
+    assert manifest["run"] == str(run) and manifest["check"]["max_abs_diff"]["decoder"]["mean"] <= TOLERANCE
 
 
 def refused_in_process(capsys, *args) -> str:
@@ -251,8 +253,8 @@ def test_bad_input_is_one_line_and_writes_nothing(exports, tmp_path, capsys):
 def test_a_failed_check_writes_nothing(exports, tmp_path, capsys, monkeypatch):
     run, folder, _ = exports["conv-vae-bernoulli"]
     reuse_traces(monkeypatch, folder)
-    decode = VAE.decode
-    monkeypatch.setattr(VAE, "decode", lambda self, z, y=None: decode(self, z, y) + 1e-3)  # PyTorch disagrees
+    decode = Model.decode
+    monkeypatch.setattr(Model, "decode", lambda self, z, y=None: decode(self, z, y) + 1e-3)  # PyTorch disagrees
     line = refused_in_process(capsys, run, "--out", tmp_path / "onnx")
     assert "decoder's output mean differs from PyTorch by 0.001 (more than 1e-04)" in line
     assert "nothing was written" in line
@@ -279,5 +281,5 @@ def test_molecule_runs_are_refused(tmp_path, capsys):
     line = refused_in_process(capsys, run, "--out", tmp_path / "onnx")
     assert "sequence (molecule) runs cannot be exported" in line and "autoregressive" in line
     with pytest.raises(InputError, match="autoregressive"):
-        export_onnx(vaelab.load(run), tmp_path / "onnx")
+        export_onnx(vaelab.Run.open(run).model(), tmp_path / "onnx")
     assert snapshot(tmp_path) == before

@@ -107,7 +107,7 @@ def test_rendered_splits_and_keeping_classes():
     splits = load_splits(DataConfig(name="dsprites", limit=500))
     assert (len(splits.train), len(splits.val), len(splits.test)) == (400, 50, 50)
     assert splits.shape == (1, 64, 64) and splits.factor_names == dsprites.FACTORS
-    hearts = load_splits(DataConfig(name="dsprites", limit=500, classes=(2,)))
+    hearts = load_splits(DataConfig(name="dsprites", limit=500, keep_labels=(2,)))
     assert (hearts.factors["train"][:, 0] == 2).all() and len(hearts.factors["train"]) == len(hearts.train)
     np.testing.assert_array_equal(hearts.train[:, 0].numpy().astype(np.uint8),
                                   dsprites.render(hearts.factors["train"].numpy()))

@@ -161,7 +161,7 @@ def test_mixed_sizes_are_refused_unless_resized(tmp_path):
 
 def test_image_size_in_the_config(tmp_path):
     config = DataConfig(name="folder", path=str(tmp_path), image_size=32)
-    run = dataclasses.replace(RunConfig(), data=config)
+    run = RunConfig(data=config)
     assert RunConfig.from_json(run.to_json()).data == config
     assert json.loads(run.to_json())["data"]["image_size"] == 32
     assert RunConfig.from_dict({"data": {"name": "mnist"}}).data.image_size is None  # older configs

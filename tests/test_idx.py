@@ -208,19 +208,19 @@ def test_inconsistent_files_are_refused(tiny_idx, tmp_path, key, array, message)
 
 def test_classes_keep_only_the_chosen_labels_in_every_split(tiny_idx, tmp_path):
     from vaelab.cli import main
-    from vaelab.train.run import read_config
+    from vaelab import Run
 
     from test_cli import assert_refused, vaelab_cli
     from conftest import TINY_TRAIN_ARGS
 
-    config = DataConfig(name="idx", path=str(tiny_idx), val_size=50, classes=(0, 2))
+    config = DataConfig(name="idx", path=str(tiny_idx), val_size=50, keep_labels=(0, 2))
     full, kept = load_splits(DataConfig(name="idx", path=str(tiny_idx), val_size=50)), load_splits(config)
     for split in ("train", "val", "test"):
         (x, y), (xf, yf) = kept.split(split), full.split(split)
         assert set(y.tolist()) == {0, 2} and torch.equal(x, xf[(yf == 0) | (yf == 2)])
     run = tmp_path / "run"
     assert main(["train", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--classes", "0,2", "--out", str(run)]) == 0
-    assert read_config(run).data.classes == (0, 2)
+    assert Run.open(run).config.data.keep_labels == (0, 2)
     proc = vaelab_cli("train", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--classes", "7",
                       "--out", tmp_path / "bad", cwd=tmp_path)
     assert_refused(proc, "no training example has label 7")

@@ -130,7 +130,7 @@ def test_conditional_run_samples_the_requested_label(tiny_idx, tmp_path, capsys)
     run = tmp_path / "cvae"
     assert main(["train", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--conditional", "--out", str(run)]) == 0
     model = vaelab.load(run)
-    assert model.conditional and model.config.classes == 3
+    assert model.conditional and model.num_classes == 3
     out = tmp_path / "s.png"
     assert main(["sample", str(run), "-n", "6", "--label", "2", "--seed", "1", "--out", str(out)]) == 0
     expected = model.sample(6, 1.0, torch.Generator().manual_seed(1), y=2)

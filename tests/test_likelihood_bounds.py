@@ -6,11 +6,12 @@ import torch
 
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import Splits
-from vaelab.data.datasets import fixed_binarization
+from vaelab.data import fixed_binarization
 from vaelab.metrics.likelihood import evaluate
+from vaelab.model import Model
 from vaelab.models import VAE
 from vaelab.objectives import StreamingLogMeanExp, log_mean_exp
-from vaelab.train.trainer import fit
+from vaelab.train.trainer import train
 
 
 def test_streaming_log_mean_exp_equals_the_one_shot_value():
@@ -36,15 +37,15 @@ def _blobs(n: int, seed: int) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def bar_model():
     data = Splits(_blobs(2000, 0), _blobs(200, 1), _blobs(300, 2))
-    config = RunConfig(data=DataConfig(name="tensors", binarize="none"),
+    config = RunConfig(data=DataConfig(name="arrays", binarize="none"),
                        model=ModelConfig(arch="mlp", shape=(1, 8, 8), latent_dim=4, hidden=(32,)),
                        train=TrainConfig(epochs=3, batch_size=64, lr=3e-3))
-    return fit(config, data, progress=False), config, data
+    return train(config, data, progress=False), config, data
 
 
 def test_iwae_is_above_the_elbo_and_tightens_with_k(bar_model):
     model, config, data = bar_model
-    results = {k: evaluate(model, config, data, iwae_k=k, seed=1) for k in (1, 10, 100)}
+    results = {k: evaluate(model, data, iwae_k=k, seed=1) for k in (1, 10, 100)}
     # In negative-log form: -IWAE_K <= -ELBO on average, and non-increasing in K.
     for k, r in results.items():
         assert r["nll_iwae"] <= r["elbo"] + 3 * r["nll_iwae_sem"] / math.sqrt(k), k
@@ -62,9 +63,9 @@ def test_decoding_in_slices_gives_the_same_estimate(monkeypatch, classes):
 
     torch.manual_seed(0)
     model = VAE(ModelConfig(arch="conv", shape=(1, 8, 8), latent_dim=3, channels=(4,), res_blocks=1,
-                            classes=classes)).eval()
+                            num_classes=classes)).eval()
     x = _blobs(10, 3)
-    cond = model.condition(torch.arange(10) % classes) if classes else None
+    cond = model.one_hot(torch.arange(10) % classes) if classes else None
     results = []
     for per_call in (likelihood.DRAWS_PER_PASS, 10, 1):  # one call per pass; one sample per call; below one
         monkeypatch.setattr(likelihood, "DECODES_PER_CALL", per_call)
@@ -81,19 +82,18 @@ def test_start_and_limit_evaluate_exactly_those_examples(binarize):
     """A part of a long evaluation is the evaluation of its examples alone, as the whole split presents
     them (with dynamic binarization: the same fixed binary draw), so parts can run apart."""
     torch.manual_seed(0)
-    model = VAE(ModelConfig(arch="mlp", shape=(1, 8, 8), latent_dim=2, hidden=(16,))).eval()
+    network = VAE(ModelConfig(arch="mlp", shape=(1, 8, 8), latent_dim=2, hidden=(16,))).eval()
     grey = torch.rand(300, 1, 8, 8)
     data = Splits(grey[:100], grey[:100], grey)
-    config = RunConfig(data=DataConfig(name="tensors", binarize=binarize), model=model.config)
-    part = evaluate(model, config, data, iwae_k=20, seed=4, start=100, limit=50, per_example=True)
+    model = Model(network, RunConfig(data=DataConfig(name="arrays", binarize=binarize), model=network.config))
+    part = evaluate(model, data, iwae_k=20, seed=4, start=100, n=50, per_example=True)
     seen = fixed_binarization(grey) if binarize == "dynamic" else grey
-    as_given = RunConfig(data=DataConfig(name="tensors", binarize="none"), model=model.config)
-    alone = evaluate(model, as_given, Splits(data.train, data.val, seen[100:150]), iwae_k=20, seed=4,
-                     per_example=True)
+    as_given = Model(network, RunConfig(data=DataConfig(name="arrays", binarize="none"), model=network.config))
+    alone = evaluate(as_given, Splits(data.train, data.val, seen[100:150]), iwae_k=20, seed=4, per_example=True)
     assert part["start"] == 100 and part["n"] == 50 and alone["start"] == 0
     torch.testing.assert_close(part["per_example"]["nll_iwae"], alone["per_example"]["nll_iwae"], rtol=0, atol=0)
     torch.testing.assert_close(part["per_example"]["elbo"], alone["per_example"]["elbo"], rtol=0, atol=0)
-    whole = evaluate(model, config, data, iwae_k=20, seed=4, per_example=True)
+    whole = evaluate(model, data, iwae_k=20, seed=4, per_example=True)
     assert not torch.equal(part["per_example"]["elbo"], whole["per_example"]["elbo"][:50])  # other examples
 
 
@@ -125,17 +125,17 @@ def exact_log_likelihood(x, W, b, noise_var) -> torch.Tensor:
 def ppca_fit():
     W, b, draw = _ppca()
     data = Splits(draw(5000, 1), draw(500, 2), draw(1000, 3))
-    config = RunConfig(data=DataConfig(name="tensors", binarize="none"),
+    config = RunConfig(data=DataConfig(name="arrays", binarize="none"),
                        model=ModelConfig(arch="mlp", shape=(D_X,), latent_dim=D_Z, hidden=(),
                                          likelihood="gaussian-learned"),
                        train=TrainConfig(epochs=20, batch_size=100, lr=1e-2, seed=0))
-    model = fit(config, data, progress=False)
+    model = train(config, data, progress=False)
     return model, config, data, W, b
 
 
 def test_linear_vae_gets_within_one_nat_of_the_exact_likelihood(ppca_fit):
     model, config, data, W, b = ppca_fit
-    r = evaluate(model, config, data, iwae_k=500, seed=0, per_example=True)
+    r = evaluate(model, data, iwae_k=500, seed=0, per_example=True)
     exact_nll = -exact_log_likelihood(data.test, W, b, NOISE**2)
     assert abs(r["elbo"] - exact_nll.mean().item()) < 1.0, (r["elbo"], exact_nll.mean().item())
     assert abs(r["nll_iwae"] - exact_nll.mean().item()) < 1.0
@@ -144,10 +144,10 @@ def test_linear_vae_gets_within_one_nat_of_the_exact_likelihood(ppca_fit):
 def test_iwae_is_never_below_the_models_own_exact_nll_beyond_noise(ppca_fit):
     """IWAE bounds the learned model's own marginal, which is exact here: -IWAE >= -log p_theta(x)."""
     model, config, data, _, _ = ppca_fit
-    linear = model.decoder.net[0]
+    linear = model.network.decoder.net[0]
     own_nll = -exact_log_likelihood(data.test, linear.weight.detach(), linear.bias.detach(),
-                                    model.likelihood.logvar.exp().item())
-    r = evaluate(model, config, data, iwae_k=500, seed=0, per_example=True)
+                                    model.network.likelihood.logvar.exp().item())
+    r = evaluate(model, data, iwae_k=500, seed=0, per_example=True)
     gap = r["per_example"]["nll_iwae"] - own_nll  # >= 0 in expectation
     sem = gap.std() / math.sqrt(len(gap))
     assert gap.mean() >= -3 * sem - 1e-4, (gap.mean().item(), sem.item())
@@ -164,9 +164,9 @@ def test_vae_class_is_shared_by_all_models():
 
 def test_an_autoencoder_reports_reconstruction_and_no_likelihood():
     data = Splits(_blobs(256, 0), _blobs(64, 1), _blobs(64, 2))
-    config = RunConfig(data=DataConfig(name="tensors", binarize="none"),
+    config = RunConfig(data=DataConfig(name="arrays", binarize="none"),
                        model=ModelConfig(arch="mlp", shape=(1, 8, 8), latent_dim=2, hidden=(16,), regularizer="l2"),
                        train=TrainConfig(epochs=1, batch_size=64))
-    r = evaluate(fit(config, data, progress=False), config, data, iwae_k=50)
+    r = evaluate(train(config, data, progress=False), data, iwae_k=50)
     assert r["elbo"] is None and r["nll_iwae"] is None and r["kl"] is None
     assert math.isfinite(r["recon"]) and r["recon"] > 0 and r["z_sq"] >= 0

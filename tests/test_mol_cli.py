@@ -68,7 +68,7 @@ def test_mol_run_holds_the_vocabulary_and_a_sequence_model(mol_run):
 
 
 def test_smiles_files_read_as_smi_csv_and_gzip(tmp_path):
-    from vaelab.data.molecules import read_smiles_lines
+    from vaelab.mol.data import read_smiles_lines
 
     lines = MOLECULES_FILE.read_text().splitlines()[1:21]
     (tmp_path / "m.csv").write_text("id,smiles\n" + "".join(f"{i},{s}\n" for i, s in enumerate(lines)))
@@ -118,9 +118,9 @@ def test_bad_requests_to_a_mol_run_are_refused(mol_run, tmp_path, tiny_run):
 
 
 def test_molecules_the_model_cannot_read_are_told_apart(mol_run):
-    from vaelab.mol.molvae import MoleculeVAE
+    import vaelab
 
-    mvae = MoleculeVAE.load(mol_run)
+    mvae = vaelab.load(mol_run)
     assert mvae.fits("CCO") and not mvae.fits("C1CC") and not mvae.fits("C" * 200)
     assert not mvae.fits("[Se]1C=CC=C1")  # selenium: no such token in the 200 molecules
 
@@ -140,11 +140,11 @@ def test_moses_subset_is_canonical_and_split_as_documented():
 def test_moses_without_the_molsets_wheel_says_how_to_get_it(monkeypatch):
     import importlib.util
 
-    from vaelab.data.molecules import moses_path
-    from vaelab.errors import InputError
+    from vaelab.errors import ResourceError
+    from vaelab.mol.data import moses_path
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(InputError, match="pip install --no-deps molsets"):
+    with pytest.raises(ResourceError, match="pip install --no-deps molsets"):
         moses_path("train")
 
 
@@ -156,4 +156,5 @@ def test_mol_train_resumes_a_run_with_more_epochs(tmp_path):
     epochs = [json.loads(ln)["epoch"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
     proc = vaelab_cli("mol", "train", "--resume", "--latent-dim", "8", "--out", run, cwd=tmp_path)
-    assert_refused(proc, "only --epochs may change (got --latent-dim)")
+    assert_refused(proc, "only --epochs, --device, --precision, --compile may change",
+                   "these differ: --latent-dim 8 (the run has 4)")

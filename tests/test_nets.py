@@ -80,9 +80,9 @@ def test_the_dsprites_conv_architecture():
     model = VAE(ModelConfig(arch="conv", shape=(1, 64, 64), latent_dim=10, channels=(32, 32, 64, 64), dense=(256,),
                             regularizer="tc", beta=6.0))
     x = torch.rand(8, 1, 64, 64).bernoulli()
-    mu, logvar = model.encode(x)
-    assert mu.shape == logvar.shape == (8, 10)
-    assert model.decode(mu).shape == (8, 1, 64, 64)
+    qz = model.posterior(x)
+    assert qz.mu.shape == qz.logvar.shape == (8, 10)
+    assert model.px(qz.mu).mean.shape == (8, 1, 64, 64)
     terms = model(x)
     terms.loss.backward()
     assert torch.isfinite(terms.loss) and model.encoder.features[0].weight.grad.abs().sum() > 0

@@ -10,7 +10,7 @@ from vaelab.apps.restore import denoise, inpaint, masked_error, mean_image_fill,
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import Splits
 from vaelab.errors import InputError
-from vaelab.train.trainer import fit
+from vaelab.train.trainer import train
 
 
 def test_psnr_is_minus_ten_log10_of_the_mse():
@@ -84,10 +84,10 @@ def pattern_model():
     """A VAE that has learnt two binary 6x6 patterns."""
     torch.manual_seed(0)
     data = PATTERNS[torch.randint(0, 2, (400,), generator=torch.Generator().manual_seed(4))]
-    config = RunConfig(data=DataConfig(name="tensors", binarize="none"),
+    config = RunConfig(data=DataConfig(name="arrays", binarize="none"),
                        model=ModelConfig(arch="mlp", shape=(1, 6, 6), latent_dim=2, hidden=(32,)),
                        train=TrainConfig(epochs=15, batch_size=32, lr=1e-2, device="cpu"))
-    return fit(config, Splits(data, data[:50], data[:50]), progress=False)
+    return train(config, Splits(data, data[:50], data[:50]), progress=False)
 
 
 @pytest.mark.parametrize("method", ["map", "encode"])

@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.data.molecules import molecule_splits
+from vaelab.mol.data import molecule_splits
 from vaelab.distributions import DiagonalGaussian
 from vaelab.metrics.likelihood import evaluate
 from vaelab.mol.chem import canonical
-from vaelab.mol.molvae import MoleculeVAE, reconstruction_accuracy
+from vaelab.mol.model import MoleculeModel, reconstruction_accuracy
 from vaelab.mol.optimize import fit_property_head, latent_ascent
 from vaelab.mol.tokens import Vocabulary
 from vaelab.models import VAE
 from vaelab.nets.gru import EOS, PAD, GRUDecoder, GRUEncoder
-from vaelab.train.trainer import fit
+from vaelab.train.trainer import train
 
 MOLECULES = [ln.strip() for ln in (Path(__file__).parent / "data" / "molecules.smi").read_text().splitlines()[1:]]
 
@@ -95,7 +95,7 @@ def _splits(representation: str, molecules=MOLECULES):
 def _config(splits, epochs: int, **model) -> RunConfig:
     defaults = dict(latent_dim=8, hidden=(64,), embed_dim=32, word_dropout=0.0)
     return RunConfig(
-        data=DataConfig(name="tensors", binarize="none"),
+        data=DataConfig(name="arrays", binarize="none"),
         model=ModelConfig(arch="gru", likelihood="categorical", shape=splits.shape,
                           vocab_size=len(Vocabulary.from_json(splits.vocabulary)), **{**defaults, **model}),
         train=TrainConfig(epochs=epochs, batch_size=16, lr=5e-3, seed=0, device="cpu"))
@@ -112,8 +112,8 @@ def overfitted():
     # (recon ~ log 8 nats, reconstruction accuracy ~0.4); with 1 nat per dimension it gets all eight.
     config = _config(few, 40, latent_dim=8, hidden=(128,), free_bits=1.0)
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=1e-2))
-    model = fit(config, few, progress=False)
-    return MoleculeVAE(model, Vocabulary.from_json(few.vocabulary)), few
+    model = train(config, few, progress=False)
+    return MoleculeModel(model.network, model.config, Vocabulary.from_json(few.vocabulary)), few
 
 
 def test_a_tiny_model_overfits_a_handful_of_molecules_and_reconstructs_them(overfitted):
@@ -125,8 +125,7 @@ def test_a_tiny_model_overfits_a_handful_of_molecules_and_reconstructs_them(over
 
 def test_iwae_bound_is_no_worse_than_the_elbo_for_sequences(overfitted):
     mvae, few = overfitted
-    config = RunConfig(data=DataConfig(name="tensors", binarize="none"), model=mvae.model.config, train=TrainConfig())
-    r = evaluate(mvae.model, config, few, "val", iwae_k=20)
+    r = evaluate(mvae, few, "val", iwae_k=20)
     assert r["nll_iwae"] <= r["elbo"] + 1e-6
     assert r["bits_per_dim"] is None and r["active_units"] >= 1
 
@@ -145,11 +144,11 @@ def test_latent_ascent_raises_the_predicted_property(overfitted):
 
 def test_word_dropout_training_resumes_to_the_same_weights(tmp_path):
     splits = _splits("smiles")
-    straight = fit(_config(splits, 2, word_dropout=0.3), splits, tmp_path / "a", progress=False)
-    fit(_config(splits, 1, word_dropout=0.3), splits, tmp_path / "b", progress=False)
-    resumed = fit(_config(splits, 2, word_dropout=0.3), splits, tmp_path / "b", resume=True, progress=False)
-    for key, value in straight.state_dict().items():
-        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=1e-6)
+    straight = train(_config(splits, 2, word_dropout=0.3), splits, tmp_path / "a", progress=False)
+    train(_config(splits, 1, word_dropout=0.3), splits, tmp_path / "b", progress=False)
+    resumed = train(_config(splits, 2, word_dropout=0.3), splits, tmp_path / "b", resume=True, progress=False)
+    for key, value in straight.network.state_dict().items():
+        torch.testing.assert_close(resumed.network.state_dict()[key], value, rtol=0, atol=1e-6)
     assert json.loads((tmp_path / "a" / "vocab.json").read_text())["representation"] == "smiles"
 
 

@@ -26,15 +26,14 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import vaelab
-from vaelab.cli import _parser, main
-from vaelab.cli_serve import LOOPBACK_NAMES, is_loopback
+from vaelab.cli import main, parser
+from vaelab.cli.serve import LOOPBACK_NAMES, is_loopback
 from vaelab.data import load_splits
 from vaelab.data.folder import read_image
 from vaelab.errors import VaelabError
 from vaelab.latent.attributes import apply_vector, attribute_vector, measure, quartile_masks
 from vaelab.latent.maps import project_2d
 from vaelab.latent.paths import interpolate
-from vaelab.latent.search import encode_all
 from vaelab.latent.traverse import dimension_order, latent_statistics
 from vaelab.serve import create_app
 from vaelab.serve.app import MAX_BODY_BYTES, MAX_UPLOAD_BYTES
@@ -51,7 +50,7 @@ def served(tiny_run):
     with tiny_torch():
         client = TestClient(create_app(tiny_run))
     model = vaelab.load(tiny_run)
-    return client, model, load_splits(model.run_config.data)
+    return client, model, model.run.data()
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +62,7 @@ def served_conditional(tiny_idx, tmp_path_factory):
                      "--out", str(run)]) == 0
         client = TestClient(create_app(run))
     model = vaelab.load(run)
-    return client, model, load_splits(model.run_config.data)
+    return client, model, model.run.data()
 
 
 def pixels(png: bytes | str) -> np.ndarray:
@@ -184,7 +183,7 @@ def test_interpolate_follows_latent_paths(served):
 def test_attribute_vectors_are_those_of_vaelab_attribute(served):
     client, model, data = served
     train, train_labels = data.train[:10_000], data.train_labels[:10_000]
-    mu_train, _ = encode_all(model, train)
+    mu_train, _ = model.encode_all(train)
     z = model.encode(data.test[2:3])[0]
     cases = {"ink": quartile_masks(measure("ink", train)), "label:1": (train_labels == 1, train_labels != 1)}
     for name, (with_it, without_it) in cases.items():
@@ -197,7 +196,7 @@ def test_attribute_vectors_are_those_of_vaelab_attribute(served):
 def test_map_of_a_2d_latent_is_the_codes_themselves(served):
     client, model, data = served
     m = client.get("/api/map").json()
-    mu, _ = encode_all(model, data.test)
+    mu, _ = model.encode_all(data.test)
     assert m["method"] == "posterior means" and m["axes"] == ["z1", "z2"]
     np.testing.assert_allclose(m["points"], mu.numpy(), atol=1e-4)
     assert m["labels"] == data.test_labels.tolist()
@@ -209,7 +208,7 @@ def test_a_conditional_run_takes_labels_and_maps_by_pca(served_conditional):
     assert info["conditional"] is True and info["classes"] == TINY_CLASSES
     assert [a["name"] for a in info["attributes"]] == ["ink"]  # the class is the decoder's input here
     m = client.get("/api/map").json()
-    mu, _ = encode_all(model, data.test, data.test_labels)
+    mu, _ = model.encode_all(data.test, data.test_labels)
     points, method, axes = project_2d(mu.numpy())
     assert m["method"] == method and m["axes"] == list(axes) and method.startswith("PCA of 3-D")
     np.testing.assert_allclose(np.abs(m["points"]), np.abs(points), atol=1e-4)  # a component's sign is arbitrary
@@ -313,7 +312,7 @@ def test_the_page_and_docs_need_nothing_from_the_internet(served):
 
 
 def test_the_server_binds_loopback_unless_told_otherwise(tiny_run, capsys):
-    args = _parser().parse_args(["serve", "RUN"])
+    args = parser().parse_args(["serve", "RUN"])
     assert args.host == "127.0.0.1" and args.port == 8000
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")

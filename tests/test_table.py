@@ -107,7 +107,7 @@ def test_dynamic_binarization_of_values_outside_0_1_is_refused(tmp_path):
 def test_keeping_a_class_restandardises_on_its_rows(tmp_path):
     write_table(tmp_path / "t.csv", n=400)
     s = load_splits(DataConfig(name="csv", path=str(tmp_path / "t.csv"), val_size=30, label_column="kind",
-                               binarize="none", classes=(0,)))
+                               binarize="none", keep_labels=(0,)))
     features, table, labels, _ = read_table(tmp_path / "t.csv", label_column="kind")
     rows = split_rows(400, 30)["train"]
     normal = table[rows][labels[rows] == 0]

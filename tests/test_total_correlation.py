@@ -88,10 +88,9 @@ def test_the_model_uses_the_stratified_estimator_with_its_training_set_size():
     mss.load_state_dict(mws.state_dict())
     same = [m(x, generator=torch.Generator().manual_seed(1)).loss for m in (mws, mss)]
     torch.testing.assert_close(same[0], same[1])  # no data-set size known: N = M, i.e. MWS
-    mss.dataset_size = 50_000
     qz = mss.posterior(x)
     z = qz.rsample(torch.Generator().manual_seed(1))
-    terms = mss(x, generator=torch.Generator().manual_seed(1))
+    terms = mss(x, generator=torch.Generator().manual_seed(1), dataset_size=50_000)
     expected = terms.recon + terms.reg + 3.0 * total_correlation(z, qz.mu, qz.logvar, 50_000).mean()
     torch.testing.assert_close(terms.loss, expected)
     assert abs(terms.loss.item() - same[0].item()) > 1e-5  # and it is not MWS's loss

@@ -33,7 +33,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .errors import InputError, VaelabError
+from .errors import InputError, ResourceError
+from .model import Model
+from .run import Run
 
 FORMATS = ("onnx",)
 # Opset 18: the oldest the torch.export-based exporter writes natively (an older one would go through
@@ -49,26 +51,26 @@ INSTALL_HINT = "pip install 'vaelab[export]'"
 
 
 class EncoderGraph(nn.Module):
-    """x [, y] -> (mu, logvar): q(z|x) without the user-facing API's checks, as one traceable forward."""
+    """x [, y] -> (mu, logvar): the network's q(z|x) as one traceable forward, labels as integers."""
 
-    def __init__(self, model):
+    def __init__(self, network):
         super().__init__()
-        self.model = model
+        self.network = network
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        qz = self.model.posterior(x, None if y is None else _one_hot(y, self.model.config.classes))
+        qz = self.network.posterior(x, None if y is None else _one_hot(y, self.network.config.num_classes))
         return qz.mu, qz.logvar
 
 
 class DecoderGraph(nn.Module):
     """z [, y] -> (mean, logits or logvar): p(x|z)'s mean and the parameter it is computed from."""
 
-    def __init__(self, model):
+    def __init__(self, network):
         super().__init__()
-        self.model = model
+        self.network = network
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        px = self.model.px(z, None if y is None else _one_hot(y, self.model.config.classes))
+        px = self.network.px(z, None if y is None else _one_hot(y, self.network.config.num_classes))
         return px.mean, _likelihood_parameter(px)
 
 
@@ -85,8 +87,8 @@ def _likelihood_parameter(px) -> Tensor:
     return px.logvar.expand_as(px.loc)
 
 
-def parameter_name(model) -> str:
-    return "logits" if "bernoulli" in model.config.likelihood else "logvar"
+def parameter_name(model: Model) -> str:
+    return "logits" if "bernoulli" in model.config.model.likelihood else "logvar"
 
 
 def _require_onnx():
@@ -96,35 +98,27 @@ def _require_onnx():
         import onnxruntime
         import onnxscript  # noqa: F401
     except ImportError as e:
-        raise VaelabError(f"ONNX export needs onnx, onnxscript and onnxruntime ({e.name} is not installed): "
+        raise ResourceError(f"ONNX export needs onnx, onnxscript and onnxruntime ({e.name} is not installed): "
                           f"{INSTALL_HINT}") from None
     return onnx, onnxruntime
 
 
-def _as_model(model_or_run):
+def _as_model(model_or_run: Model | str | Path) -> Model:
     """A private CPU copy in eval mode: exporting never changes the caller's model (mode, device)."""
-    from .models import VAE
-
-    if isinstance(model_or_run, VAE):
-        model, run_dir = model_or_run, None
-    else:
-        from .train.run import load
-
-        run_dir = Path(model_or_run)
-        model = load(run_dir)
-    if model.config.sequence:
+    model = model_or_run if isinstance(model_or_run, Model) else Run.open(model_or_run).model()
+    if model.config.model.reads_tokens:
         raise InputError("sequence (molecule) runs cannot be exported to ONNX: their GRU decoder is "
                          "autoregressive (a loop over tokens with sampling), not one graph; use vaelab.mol")
-    return copy.deepcopy(model).cpu().eval(), run_dir
+    return Model(copy.deepcopy(model.network).cpu().eval(), model.config, model.run)
 
 
 def _check_out_dir(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise VaelabError(f"{out} is a file, not a folder to write {', '.join(EXPORT_FILES)} into")
+        raise InputError(f"{out} is a file, not a folder to write {', '.join(EXPORT_FILES)} into")
     if not out.parent.is_dir():
-        raise VaelabError(f"output folder does not exist: {out.parent}")
+        raise ResourceError(f"output folder does not exist: {out.parent}")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise VaelabError(f"{out} already exists and is not empty; "
+        raise InputError(f"{out} already exists and is not empty; "
                           f"use --force to replace the {', '.join(EXPORT_FILES)} in it, or choose another folder")
 
 
@@ -152,7 +146,7 @@ def _trace(graph: nn.Module, args: tuple[Tensor, ...], path: Path, input_names: 
                               dynamic_shapes=tuple({0: batch} for _ in args))
     except Exception as e:  # torch.export raises many kinds; to a user they all mean this one thing
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise VaelabError(f"torch.onnx.export could not export the {path.stem}: {first_line}") from e
+        raise ResourceError(f"torch.onnx.export could not export the {path.stem}: {first_line}") from e
     finally:
         exporter_log.setLevel(level)
 
@@ -163,7 +157,7 @@ def _differences(got: np.ndarray, want: np.ndarray, relative: bool) -> tuple[flo
     Equal infinities (an autoencoder's logvar) count as no difference, NaN as an infinite one.
     """
     if got.shape != want.shape:
-        raise VaelabError(f"an ONNX output has shape {got.shape}, PyTorch's {want.shape}")
+        raise ResourceError(f"an ONNX output has shape {got.shape}, PyTorch's {want.shape}")
     if not got.size:
         return 0.0, 0.0
     want = want.astype(np.float64)
@@ -202,11 +196,11 @@ def check_export(folder: str | Path, model, batch_sizes=CHECK_BATCH_SIZES, seed:
     for n in batch_sizes:
         x = torch.rand(n, *model.shape, generator=g)
         z = torch.randn(n, model.latent_dim, generator=g)
-        y = torch.arange(n) % model.config.classes if model.conditional else None
+        y = torch.arange(n) % model.num_classes if model.conditional else None
         labels = {} if y is None else {"y": y.numpy()}
         with torch.no_grad():
             want = {"encoder": model.encode(x, y),
-                    "decoder": (model.decode(z, y), _likelihood_parameter(model.px(z, model.condition(y, n))))}
+                    "decoder": (model.decode(z, y), _likelihood_parameter(model.network.px(z, model.condition(y, n))))}
         got = {"encoder": encoder.run(None, {"x": x.numpy(), **labels}),
                "decoder": decoder.run(None, {"z": z.numpy(), **labels})}
         for part, outputs in names.items():
@@ -227,25 +221,25 @@ def _io(session) -> dict[str, list[dict]]:
     return {"inputs": describe(session.get_inputs()), "outputs": describe(session.get_outputs())}
 
 
-def _manifest(folder: Path, model, run_dir: Path | None, opset: int, differences: dict, tolerance: float) -> dict:
-    from . import __version__
+def _manifest(folder: Path, model: Model, opset: int, differences: dict, tolerance: float) -> dict:
+    from .version import __version__
 
     _, onnxruntime = _require_onnx()
-    cfg = model.config
+    cfg = model.config.model
     manifest = {
         "format": "onnx",
         "vaelab_version": __version__,
         "torch_version": torch.__version__,
         "onnxruntime_version": onnxruntime.__version__,
         "opset": opset,
-        "run": None if run_dir is None else str(run_dir),
+        "run": None if model.run is None else str(model.run.path),
         "latent_dim": cfg.latent_dim,
         "shape": list(cfg.shape),
         "likelihood": cfg.likelihood,
         "arch": cfg.arch,
         "regularizer": cfg.regularizer,
         "stochastic": cfg.stochastic,  # false: an autoencoder, whose logvar output is -inf
-        "classes": cfg.classes,  # > 0: both graphs take labels y (N,) int64 in 0..classes-1
+        "classes": cfg.num_classes,  # > 0: both graphs take labels y (N,) int64 in 0..classes-1
         "files": {},
         "check": {"batch_sizes": list(CHECK_BATCH_SIZES), "tolerance": tolerance,
                   "criterion": "|onnxruntime - torch| <= tolerance for every element; for logits, "
@@ -256,9 +250,9 @@ def _manifest(folder: Path, model, run_dir: Path | None, opset: int, differences
         manifest["sigma"] = cfg.sigma
     for part, name in (("encoder", ENCODER), ("decoder", DECODER)):
         manifest["files"][part] = {"file": name, **_io(_session(onnxruntime, folder / name))}
-    if run_dir is not None and (run_dir / "standardization.json").is_file():
-        # Table runs see standardised columns: the inputs and outputs are in those units.
-        manifest["standardization"] = json.loads((run_dir / "standardization.json").read_text())
+    stats = model.run.read_artifact("standardization") if model.run is not None else None
+    if stats is not None:  # table runs see standardised columns: the inputs and outputs are in those units
+        manifest["standardization"] = stats
     return manifest
 
 
@@ -284,41 +278,41 @@ def export_onnx(model_or_run, out_dir: str | Path, *, force: bool = False, opset
                 tolerance: float = TOLERANCE) -> dict:
     """Write encoder.onnx, decoder.onnx and export.json into `out_dir`, checked against PyTorch.
 
-    `model_or_run`: a run folder or a loaded `VAE` (which is not changed). `out_dir` must not exist,
+    `model_or_run`: a run folder or a loaded `vaelab.Model` (which is not changed). `out_dir` must not exist,
     or be empty, unless `force` (then the three files are replaced and nothing else is touched).
-    Raises VaelabError (nothing written) when the check finds a difference above `tolerance`.
+    Raises ResourceError (nothing written) when the check finds a difference above `tolerance`.
     Returns the manifest.
     """
-    model, run_dir = _as_model(model_or_run)
+    model = _as_model(model_or_run)
     out = Path(out_dir)
     _check_out_dir(out, force)
     onnx, _ = _require_onnx()  # after the quick checks: importing onnxscript takes seconds
     try:
         staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     except OSError as e:
-        raise VaelabError(f"cannot write into {out.parent}: {e.strerror or e}") from None
+        raise ResourceError(f"cannot write into {out.parent}: {e.strerror or e}") from None
     try:
         x = torch.rand(TRACE_BATCH_SIZE, *model.shape, generator=torch.Generator().manual_seed(0))
         z = torch.zeros(TRACE_BATCH_SIZE, model.latent_dim)
-        labels = (torch.arange(TRACE_BATCH_SIZE) % model.config.classes,) if model.conditional else ()
+        labels = (torch.arange(TRACE_BATCH_SIZE) % model.num_classes,) if model.conditional else ()
         label_names = ["y"] if model.conditional else []
-        _trace(EncoderGraph(model).eval(), (x, *labels), staging / ENCODER, ["x", *label_names],
+        _trace(EncoderGraph(model.network).eval(), (x, *labels), staging / ENCODER, ["x", *label_names],
                ["mu", "logvar"], opset)
-        _trace(DecoderGraph(model).eval(), (z, *labels), staging / DECODER, ["z", *label_names],
+        _trace(DecoderGraph(model.network).eval(), (z, *labels), staging / DECODER, ["z", *label_names],
                ["mean", parameter_name(model)], opset)
         for name in (ENCODER, DECODER):
             try:
                 onnx.checker.check_model(str(staging / name), full_check=True)  # full: shape inference too
             except onnx.checker.ValidationError as e:
-                raise VaelabError(f"the exported {name} is not a valid ONNX model: {e}") from None
+                raise ResourceError(f"the exported {name} is not a valid ONNX model: {e}") from None
         check = check_export(staging, model)
         worst, part, name = max((d, part, name) for part, ds in check["scaled"].items() for name, d in ds.items())
         if not worst <= tolerance:  # `not <=`: a NaN fails too
             scale = " x max(1, |logit|)" if name == "logits" else ""
-            raise VaelabError(f"the exported {part}'s output {name} differs from PyTorch by "
+            raise ResourceError(f"the exported {part}'s output {name} differs from PyTorch by "
                               f"{check['max_abs_diff'][part][name]:.3g} (more than {tolerance:.0e}{scale}); "
                               "nothing was written")
-        manifest = _manifest(staging, model, run_dir, opset, check["max_abs_diff"], tolerance)
+        manifest = _manifest(staging, model, opset, check["max_abs_diff"], tolerance)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         _publish(staging, out)
     finally:

@@ -1,7 +1,8 @@
 """Likelihood heads: turn the decoder's output (and any learned noise) into p(x|z).
 
-Each head is registered by name; `discrete` says whether log p(x|z) is a probability (so nats
-can be converted to bits per dimension) or a density.
+Each head is registered by name and says what it models: `discrete`, whether log p(x|z) is a
+probability or a density; `bits_per_dim`, whether nats per example convert to bits per dimension
+(a probability over a fixed number of dimensions); `needs_binary_data`; `reads_tokens`.
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from .registry import likelihoods
 
 class Likelihood(nn.Module):
     discrete = False
+    bits_per_dim = False
     needs_binary_data = False
+    reads_tokens = False
 
     def __init__(self, shape: tuple[int, ...], sigma: float = 1.0):
         super().__init__()
@@ -31,6 +34,7 @@ class BernoulliLikelihood(Likelihood):
     """Binary pixels; the decoder outputs logits."""
 
     discrete = True
+    bits_per_dim = True
     needs_binary_data = True
 
     def forward(self, out: Tensor) -> Bernoulli:
@@ -82,7 +86,8 @@ class PixelGaussianLikelihood(LearnedGaussianLikelihood):
 class CategoricalSequenceLikelihood(Likelihood):
     """Token sequences: the gru decoder's output already is p(x|z), an autoregressive categorical."""
 
-    discrete = True
+    discrete = True  # but no bits per dimension: a sequence has no fixed length
+    reads_tokens = True
 
     def forward(self, out):  # a vaelab.nets.gru.TokenSequence
         return out

@@ -1,23 +1,33 @@
-"""Names -> factories, in one place. The CLI's choices and the tests' parametrisations read these."""
+"""Names -> implementations, in one place. The CLI's choices and the tests' parametrisations read these.
+
+A registry is filled by the modules that implement its entries (each decorates its classes or
+functions with `register`). It names those modules as strings and imports them on first lookup,
+the way plugins are found: the config (core) can check an architecture's name without importing
+the networks, and the networks stay free to import the config.
+"""
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
 
-from .errors import VaelabError
+from .errors import InputError
 
 T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, provider: str):
+    def __init__(self, kind: str, providers: tuple[str, ...]):
         self.kind = kind
-        self._provider = provider  # the module whose import registers the entries
+        self._providers = providers  # the modules whose import registers the entries
         self._items: dict[str, T] = {}
+        self._loaded = False
 
     def _entries(self) -> dict[str, T]:
-        if not self._items:
-            importlib.import_module(self._provider)
+        if not self._loaded:
+            self._loaded = True
+            for provider in self._providers:
+                importlib.import_module(provider)
         return self._items
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -32,8 +42,8 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         try:
             return self._entries()[name]
-        except KeyError:
-            raise VaelabError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}") from None
+        except (KeyError, TypeError):
+            raise InputError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries())
@@ -42,19 +52,15 @@ class Registry(Generic[T]):
         return name in self._entries()
 
 
-likelihoods: Registry = Registry("likelihood", "vaelab.likelihoods")
-architectures: Registry = Registry("architecture", "vaelab.nets")
-datasets: Registry = Registry("dataset", "vaelab.data.datasets")
+@dataclass(frozen=True)
+class Architecture:
+    """An encoder/decoder pair: `build(model_config, encoder_outputs) -> (encoder, decoder)`."""
 
-# The molecule model's parts (token sequences, `vaelab mol`): not choices for images and tables.
-SEQUENCE_ARCHITECTURES = ("gru",)
-SEQUENCE_LIKELIHOODS = ("categorical",)
-SEQUENCE_ONLY = frozenset(SEQUENCE_ARCHITECTURES + SEQUENCE_LIKELIHOODS)
+    build: Callable[[Any, int], tuple[Any, Any]]
+    reads_tokens: bool = False  # token ids (molecules) rather than real-valued examples
 
 
-def for_real_valued(registry: Registry) -> list[str]:
-    """The registered names that models of images and tables can use."""
-    return [name for name in registry.names() if name not in SEQUENCE_ONLY]
-
-
-REGULARIZERS = ("kl", "tc", "l2", "none")  # VAE / beta-VAE, beta-TCVAE, regularised AE (lambda*|z|^2), plain AE
+likelihoods: Registry = Registry("likelihood", ("vaelab.likelihoods",))
+architectures: Registry[Architecture] = Registry("architecture", ("vaelab.nets",))
+regularizers: Registry = Registry("regularizer", ("vaelab.models.regularizers",))
+datasets: Registry = Registry("dataset", ("vaelab.data", "vaelab.mol.data"))

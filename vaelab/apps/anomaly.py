@@ -27,21 +27,21 @@ def anomaly_scores(model, x: Tensor, statistic: str = "elbo", samples: int = 10,
     """One score per example (N,), float64, on the CPU."""
     if statistic not in STATISTICS:
         raise InputError(f"unknown score {statistic!r}; choose one of: {', '.join(STATISTICS)}")
-    stochastic = model.config.stochastic
+    stochastic, network = model.stochastic, model.network
     if statistic != "recon" and not stochastic:
         raise InputError(f"an autoencoder has no posterior, so no {statistic} score; use --score recon")
     if samples < 1 or iwae_k < 1:
         raise InputError("the number of posterior samples must be at least 1")
-    model.eval()
+    network.eval()
     g = torch.Generator(device=model.device).manual_seed(seed)
     scores = []
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size].to(model.device)
-        qz = model.posterior(xb)
+        qz = network.posterior(xb)
         if not stochastic:
-            scores.append(-model.px(qz.mu).log_prob(xb).double())
+            scores.append(-network.px(qz.mu).log_prob(xb).double())
             continue
-        nll, recon = importance_terms(model, xb, iwae_k if statistic == "iwae" else samples, g, qz)
+        nll, recon = importance_terms(network, xb, iwae_k if statistic == "iwae" else samples, g, qz)
         if statistic == "recon":
             scores.append(recon)
         elif statistic == "elbo":
@@ -69,3 +69,98 @@ def detection_metrics(scores: Tensor, is_anomaly: Tensor) -> dict[str, float]:
         raise InputError("AUROC needs both normal and anomalous examples among the labels")
     return {"auroc": float(roc_auc_score(y, s)), "average_precision": float(average_precision_score(y, s)),
             "anomalies": int(y.sum()), "n": int(len(y))}
+
+
+# --- a run as a detector: the threshold it keeps, the examples it scores ----------------------------------
+DEFAULT_FPR = 0.05
+
+
+def default_statistic(model) -> str:
+    """The negative ELBO for a VAE; an autoencoder has only its reconstruction error."""
+    return "elbo" if model.stochastic else "recon"
+
+
+def presented_scores(model, x: Tensor, statistic: str, samples: int = 10, iwae_k: int = 100) -> Tensor:
+    """Scores of examples as the run presents them to its likelihood (the fixed binarization, if any)."""
+    from ..data import presented
+
+    return anomaly_scores(model, presented(x, model.config.data.binarize), statistic, samples=samples, iwae_k=iwae_k)
+
+
+def check_detector(statistic: str | None, fpr: float, samples: int, iwae_k: int, stochastic: bool,
+                   val_size: int) -> None:
+    """Refuse a detector that could not be fitted, before any training."""
+    if statistic is not None and statistic not in STATISTICS:
+        raise InputError(f"unknown score {statistic!r}; choose one of: {', '.join(STATISTICS)}", "score")
+    if not 0 < fpr < 1:
+        raise InputError(f"the false-positive rate must lie strictly between 0 and 1, got {fpr}", "fpr")
+    if samples < 1 or iwae_k < 1:
+        raise InputError("the number of posterior samples must be at least 1", "samples" if samples < 1 else "iwae_k")
+    if statistic not in (None, "recon") and not stochastic:
+        raise InputError(f"an autoencoder has no posterior, so no {statistic} score; use --score recon", "score")
+    if val_size == 0:
+        raise InputError("the threshold needs held-out normal examples: give a validation size above 0", "val_size")
+
+
+def fit_threshold(model, x_normal: Tensor, statistic: str | None = None, fpr: float = DEFAULT_FPR,
+                  samples: int = 10, iwae_k: int = 100, normal_labels: tuple[int, ...] | None = None) -> dict:
+    """The threshold that flags a share `fpr` of held-out normal examples, as the record a run keeps."""
+    check_detector(statistic, fpr, samples, iwae_k, model.stochastic, len(x_normal))
+    statistic = statistic or default_statistic(model)
+    scores = presented_scores(model, x_normal, statistic, samples, iwae_k)
+    return {"normal_classes": list(normal_labels) if normal_labels else None, "score": statistic, "fpr": fpr,
+            "threshold": threshold_at_fpr(scores, fpr), "samples": samples, "iwae_k": iwae_k,
+            "validation_examples": len(scores)}
+
+
+def examples_to_score(run, data: str | None = None, split: str = "test") -> tuple[Tensor, Tensor | None]:
+    """(x, labels) to score: the run's own data over every label (normal or not), another dataset of
+    the same kind, or for a table run every row of another CSV file, scaled as the run was trained."""
+    if data is not None and data.startswith("csv:"):
+        return _rows_like_training(run, data[len("csv:"):])
+    return run.data(data, every_label=data is None).split(split)
+
+
+def _rows_like_training(run, path: str) -> tuple[Tensor, Tensor | None]:
+    from ..data.standardize import standardize
+    from ..data.table import read_table
+
+    stats = run.read_artifact("standardization")
+    if run.config.data.name != "csv" or stats is None:
+        raise InputError(f"{run.path} was not trained on a CSV table, so it cannot score one", "data")
+    ignore, label_column = run.config.data.ignore or (), run.config.data.label_column
+    features, values, labels, _ = read_table(path, ignore, None)
+    if label_column in features:  # labels, when the new file has the column
+        _, values, labels, _ = read_table(path, ignore, label_column)
+        features = [f for f in features if f != label_column]
+    if features != stats["columns"]:
+        raise InputError(f"{path} has columns {features}; the run was trained on {stats['columns']}", "data")
+    return standardize(values, stats), (torch.from_numpy(labels) if labels is not None else None)
+
+
+def detect(model, x: Tensor, y: Tensor | None = None, statistic: str | None = None, samples: int = 10,
+           iwae_k: int = 100, fpr: float | None = None) -> dict:
+    """Score and flag examples with a run's detector. The threshold is the run's own (anomaly.json)
+    when the statistic and samples match and no `fpr` is asked for, else set anew on the run's
+    normal validation examples. With labels and the run's normal classes: AUROC and AP too."""
+    run = model.run
+    fitted = (run.read_artifact("anomaly") if run is not None else None) or {}
+    if not isinstance(fitted, dict):
+        raise InputError(f"{run.path}'s anomaly record is not a JSON object", "run")
+    statistic = statistic or fitted.get("score") or default_statistic(model)
+    scores = presented_scores(model, x, statistic, samples, iwae_k)
+    if fitted.get("score") == statistic and fitted.get("samples") == samples and fpr is None:
+        threshold, origin = fitted["threshold"], f"the run's ({fitted['fpr']:.0%} of normal validation examples)"
+    else:
+        fpr = DEFAULT_FPR if fpr is None else fpr
+        if run is None:
+            raise InputError("a threshold needs the run's normal validation examples: give a model loaded from a run")
+        normal_val = run.data().val
+        threshold = threshold_at_fpr(presented_scores(model, normal_val, statistic, samples, iwae_k), fpr)
+        origin = f"set now at {fpr:.0%} of the run's {len(normal_val)} normal validation examples"
+    normal = fitted.get("normal_classes")
+    is_anomaly = (~torch.isin(y, torch.tensor(normal))) if (y is not None and normal) else None
+    flagged = scores > threshold
+    return {"statistic": statistic, "scores": scores, "threshold": threshold, "origin": origin, "flagged": flagged,
+            "is_anomaly": is_anomaly, "metrics": detection_metrics(scores, is_anomaly) if is_anomaly is not None
+            else None}

@@ -50,10 +50,10 @@ def denoise(model, x_noisy: Tensor, method: str = "map", sigma: float | None = N
     out = []
     for i in range(0, len(x_noisy), batch_size):
         xb = x_noisy[i:i + batch_size]
-        fit = lambda z, xb=xb: -(xb - model.px(z).mean).pow(2).flatten(1).sum(-1) / (2 * sigma**2)  # noqa: E731
+        fit = lambda z, xb=xb: -(xb - model.network.px(z).mean).pow(2).flatten(1).sum(-1) / (2 * sigma**2)  # noqa: E731
         z = map_latent(model, xb, fit, steps, lr)
         with torch.no_grad():
-            out.append(model.px(z).mean)
+            out.append(model.network.px(z).mean)
     return torch.cat(out)
 
 
@@ -65,9 +65,10 @@ def map_latent(model, x_start: Tensor, log_likelihood, steps: int, lr: float) ->
         z0, _ = model.encode(x_start)
     z = z0.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=lr)
-    was_training = model.training
-    model.eval()
-    for p in model.parameters():
+    network = model.network
+    was_training = network.training
+    network.eval()
+    for p in network.parameters():
         p.requires_grad_(False)
     try:
         for _ in range(steps):
@@ -76,9 +77,9 @@ def map_latent(model, x_start: Tensor, log_likelihood, steps: int, lr: float) ->
             (-objective.sum()).backward()
             optimizer.step()
     finally:
-        for p in model.parameters():
+        for p in network.parameters():
             p.requires_grad_(True)
-        model.train(was_training)
+        network.train(was_training)
     return z.detach()
 
 
@@ -117,9 +118,10 @@ def _iterate(model, x, known, fill, steps, lr):
 
 def _optimize(model, x, known, fill, steps, lr):
     mask = known.to(x.dtype)
-    z = map_latent(model, torch.where(known, x, fill), lambda z: model.px(z).log_prob(x, mask), steps, lr)
+    px = model.network.px
+    z = map_latent(model, torch.where(known, x, fill), lambda z: px(z).log_prob(x, mask), steps, lr)
     with torch.no_grad():
-        return torch.where(known, x, model.px(z).mean)
+        return torch.where(known, x, px(z).mean)
 
 
 def mean_image_fill(train: Tensor, x: Tensor, known: Tensor) -> Tensor:
@@ -149,3 +151,54 @@ def masked_error(estimate: Tensor, clean: Tensor, known: Tensor) -> float:
     """Mean squared error over the missing pixels only."""
     missing = ~known.expand_as(clean)
     return float(((estimate - clean) ** 2)[missing].mean())
+
+
+# --- the comparisons `vaelab denoise` and `vaelab inpaint` report --------------------------------------------
+def check_restorable(model) -> None:
+    """Restoration works on unconditional models of pixels in [0, 1]."""
+    if model.conditional:
+        raise InputError("denoising and inpainting take unconditional runs; this run is conditional")
+    if model.config.data.contrast != "none":
+        raise InputError("denoising and inpainting work on pixels in [0, 1]; this run was trained on "
+                         f"contrast-normalised images (--contrast {model.config.data.contrast})")
+
+
+def denoising_comparison(model, x: Tensor, noise: str, seed: int = 0) -> dict:
+    """Corrupt clean images x with `noise` (vaelab.apps.corruption), clean them with the VAE two ways and
+    with a median filter; PSNR (dB, per image) of each against the clean images."""
+    from .corruption import add_noise, parse_noise, psnr
+
+    check_restorable(model)
+    kind, level = parse_noise(noise)
+    noisy = add_noise(x, noise, torch.Generator().manual_seed(seed))
+    sigma = level if kind == "gaussian" else None  # the known noise level, else estimated from the data
+    cleaned = denoise(model, noisy, "map", sigma=sigma)
+    figures = {"noisy input": psnr(noisy, x),
+               "VAE, MAP z under Gaussian noise": psnr(cleaned, x),
+               "VAE, decoded posterior mean": psnr(denoise(model, noisy, "encode"), x),
+               "median filter 3x3 (SciPy)": psnr(median_filter(noisy), x)}
+    return {"noisy": noisy, "cleaned": cleaned, "sigma": sigma, "psnr": figures}
+
+
+def inpainting_comparison(model, x: Tensor, train: Tensor, mask: str, methods: list[str], steps: int = 100,
+                          seed: int = 0) -> dict:
+    """Hide pixels of x by `mask` (vaelab.apps.corruption.make_mask), fill them with each VAE method and
+    the baselines (the training set's mean image; its nearest image on the known pixels, where one
+    mask serves all images); mean squared error over the missing pixels of each."""
+    from .corruption import make_mask
+
+    check_restorable(model)
+    if steps < 1:
+        raise InputError(f"inpainting needs at least 1 step, got {steps}", "steps")
+    if len(model.shape) != 3:
+        raise InputError(f"inpainting needs images; this run's examples have shape {tuple(model.shape)}")
+    known = make_mask(mask, tuple(model.shape), torch.Generator().manual_seed(seed), n=len(x))
+    if known.all():
+        raise InputError(f"mask {mask!r} leaves nothing to fill", "mask")
+    filled = {m: inpaint(model, x, known, method=m, steps=steps) for m in methods}
+    baselines = {"mean training image": mean_image_fill(train, x, known)}
+    fixed = bool((known == known[:1]).all())
+    if fixed:
+        baselines["nearest training image on the known pixels"] = nearest_neighbour_fill(train, x, known)
+    errors = {name: masked_error(image, x, known) for name, image in {**filled, **baselines}.items()}
+    return {"known": known, "filled": filled, "baselines": baselines, "errors": errors, "fixed_mask": fixed}

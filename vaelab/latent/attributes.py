@@ -50,3 +50,51 @@ def apply_vector(model, z: Tensor, v: Tensor, alphas: list[float], y: Tensor | N
 def is_monotonic(values: list[float], increasing: bool = True) -> bool:
     pairs = zip(values, values[1:])
     return all(b > a for a, b in pairs) if increasing else all(b < a for a, b in pairs)
+
+
+def attribute_masks(name: str, x: Tensor, y: Tensor | None = None, files: list[str] | None = None,
+                    attributes_file: str | None = None) -> tuple[Tensor, Tensor]:
+    """(with, without) masks over examples x for an attribute named as `vaelab attribute` takes it:
+    "label:C" (class C against every other), a column of a CelebA-style `attributes_file` (matched
+    by the examples' `files`), or a measured property (its top quartile against its bottom one)."""
+    if name.startswith("label:"):
+        if y is None:
+            raise InputError("this data has no labels, so label:C is not an attribute here", "attribute")
+        try:
+            c = int(name[len("label:"):])
+        except ValueError:
+            raise InputError(f"expected label:N with an integer N, got {name!r}", "attribute") from None
+        if not (y == c).any():
+            raise InputError(f"no training example has label {c} (labels are {int(y.min())}..{int(y.max())})",
+                             "attribute")
+        return y == c, y != c
+    if attributes_file:
+        from ..data.folder import attribute_mask, read_attribute_file
+
+        if not files:
+            raise InputError("an attributes file needs a run trained on an image folder (--data folder:DIR)",
+                             "attributes_file")
+        has = attribute_mask(*read_attribute_file(attributes_file), name, files)
+        return has, ~has
+    if name in PROPERTIES:
+        return quartile_masks(measure(name, x))
+    raise InputError(f"unknown attribute {name!r}: use label:C, one of the properties ({', '.join(PROPERTIES)}), "
+                     "or a column of --attributes-file", "attribute")
+
+
+@torch.no_grad()
+def attribute_effect(model, x: Tensor, y: Tensor | None, v: Tensor, alphas: list[float], prop: str = "ink",
+                     judge=None) -> list[dict]:
+    """How decoded images change along z + alpha v, over examples x: per alpha, the mean of a measured
+    property and, with a classifier `judge` and labels y, the share still read as their own class."""
+    y_cond = y if model.conditional else None
+    z, _ = model.encode_all(x, y_cond)
+    decoded = apply_vector(model, z, v, alphas, y_cond)  # (N, A, *shape)
+    out = []
+    for j, alpha in enumerate(alphas):
+        images = decoded[:, j]
+        row = {"alpha": alpha, prop: float(measure(prop, images).mean())}
+        if judge is not None and y is not None:
+            row["class_kept"] = float((judge.predict(images) == y).float().mean())
+        out.append(row)
+    return out

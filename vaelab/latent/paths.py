@@ -48,7 +48,7 @@ def interpolate(model, x_a: Tensor, x_b: Tensor, steps: int = 10, spherical: boo
     onehot_b = model.condition(y_b, 1) if y_b is not None else onehot_a
     a = torch.linspace(0, 1, steps, device=z.device)[:, None]
     with torch.no_grad():
-        return model.px(z, (1 - a) * onehot_a + a * onehot_b).mean, z
+        return model.network.px(z, (1 - a) * onehot_a + a * onehot_b).mean, z
 
 
 def step_distances(frames: Tensor) -> Tensor:

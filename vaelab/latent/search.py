@@ -1,4 +1,6 @@
-"""Latent export and nearest-neighbour search (scikit-learn's index, not a hand-written loop)."""
+"""Latent export and nearest-neighbour search (scikit-learn's index, not a hand-written loop).
+
+Codes come from `Model.encode_all`; these functions take them as arrays."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,20 +10,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
-
-from ..train.checkpoint import atomic_path
-
-
-@torch.no_grad()
-def encode_all(model, x: Tensor, y: Tensor | None = None, batch_size: int = 500) -> tuple[Tensor, Tensor]:
-    """Posterior means and log-variances of every example, in batches: (N, L) each, on the CPU."""
-    mus, logvars = [], []
-    for i in range(0, len(x), batch_size):
-        mu, logvar = model.encode(x[i:i + batch_size], y[i:i + batch_size] if y is not None and model.conditional
-                                  else None)
-        mus.append(mu.cpu())
-        logvars.append(logvar.cpu())
-    return torch.cat(mus), torch.cat(logvars)
+from ..io import atomic_path
 
 
 def save_latents(path: str | Path, mu: Tensor, logvar: Tensor, labels: Tensor | None, **extra: np.ndarray) -> Path:

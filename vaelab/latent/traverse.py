@@ -9,17 +9,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..active_units import ACTIVE_UNIT_THRESHOLD
 from ..errors import InputError
-
-from ..metrics.active_units import ACTIVE_UNIT_THRESHOLD
-from .search import encode_all
 
 
 @torch.no_grad()
 def latent_statistics(model, x: Tensor, y: Tensor | None = None, batch_size: int = 500) -> dict[str, Tensor]:
     """Per dimension over the examples x: mean KL (nats), variance of mu across x, and whether it is active."""
-    mu, logvar = (t.double() for t in encode_all(model, x, y, batch_size))
-    if model.config.stochastic:
+    mu, logvar = (t.double() for t in model.encode_all(x, y, batch_size))
+    if model.stochastic:
         kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).mean(0)
     else:  # an autoencoder's point mass has no KL: rank its dimensions by the spread of the codes instead
         kl = torch.full((mu.shape[1],), float("nan"), dtype=torch.float64)
@@ -55,3 +53,15 @@ def traverse(model, dims: list[int], anchor: Tensor, span: float = 3.0, steps: i
         z[row, :, d] = values
     images = model.decode(z.reshape(-1, model.latent_dim), y)
     return images.reshape(len(dims), steps, *images.shape[1:])
+
+
+def factors_carried(model, splits, split: str = "test", n: int = 5000) -> list[tuple[str, float]] | None:
+    """For data with known factors: per dimension, the factor it carries most information about and
+    that mutual information in nats, on up to n examples of a split; None for other data."""
+    from ..metrics.disentanglement import dimension_factors
+
+    if splits.factors is None:
+        return None
+    x, _ = splits.split(split)
+    mu = model.encode_all(x[:n])[0].numpy()
+    return dimension_factors(mu, splits.factors[split][:n].numpy(), splits.factor_names)

@@ -15,10 +15,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from ..data.datasets import binarize
-from ..errors import VaelabError
+from ..data import binarize
+from ..errors import ResourceError
 from ..progress import progress_bar
-from ..train.checkpoint import atomic_path
+from ..io import atomic_path
 
 CACHE_NAME = "digit-classifier-v1.safetensors"
 
@@ -88,7 +88,7 @@ def digit_classifier(progress: bool = True) -> DigitClassifier:
     model = train_classifier(t["train_images"].float() / denominator, t["train_labels"], progress=progress)
     accuracy = float((model.predict(t["test_images"].float() / denominator) == t["test_labels"]).float().mean())
     if accuracy < 0.97:
-        raise VaelabError(f"the digit classifier reached only {accuracy:.3f} test accuracy; not caching it")
+        raise ResourceError(f"the digit classifier reached only {accuracy:.3f} test accuracy; not caching it")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),

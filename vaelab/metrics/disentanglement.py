@@ -32,7 +32,6 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..latent.search import encode_all
 
 BINS = 20
 VOTE_BATCH = 64
@@ -239,7 +238,7 @@ def disentanglement_report(model, splits, split: str = "test", n: int | None = N
     keep = example_subset(len(x), n, seed)
     if keep is not None:
         x, factors = x[torch.from_numpy(keep)], factors[keep]
-    mu, logvar = (t.numpy() for t in encode_all(model, x))  # the scores read the means; posterior MIG also logvar
+    mu, logvar = (t.numpy() for t in model.encode_all(x))  # the scores read the means; posterior MIG also logvar
     mig = mutual_information_gap(mu, factors)
     # An autoencoder's code is a point (logvar -inf): information about a factor has no finite estimate.
     posterior = (posterior_mutual_information_gap(mu, logvar, factors, seed=seed) if np.isfinite(logvar).all()

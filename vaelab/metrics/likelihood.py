@@ -12,24 +12,24 @@ import time
 import torch
 from torch import Tensor
 
+from ..active_units import active_units
 from ..config import RunConfig
-from ..data.datasets import TEST_BINARIZATION_SEED, Splits, presented
-from ..errors import VaelabError
+from ..data import TEST_BINARIZATION_SEED, Splits, presented
+from ..errors import InputError
+from ..model import Model
 from ..objectives import StreamingLogMeanExp
 from ..progress import progress_bar
 from ..registry import likelihoods
-from .active_units import active_units
 
 # Samples are drawn in passes of about DRAWS_PER_PASS decodes and decoded in slices of about
-# DECODES_PER_CALL. Two numbers because the draw size fixes the random stream (every published
-# figure was computed with passes of 512), while smaller decoder calls stay in the CPU caches:
-# measured on 2 threads, calls of 100 decodes ran the MNIST conv decoders 1.6-2.1x and the MLP 1.4x
-# faster than calls of 512, the GRU no slower.
+# DECODES_PER_CALL. Two numbers because the draw size fixes the random stream (and with it every
+# published figure), while the decoder call size only sets how much sits in the CPU caches at once
+# (docs/performance.md has the measurements).
 DRAWS_PER_PASS = 512
 DECODES_PER_CALL = 128
 
 
-def importance_terms(model, x: Tensor, k: int, generator: torch.Generator, qz, cond=None,
+def importance_terms(network, x: Tensor, k: int, generator: torch.Generator, qz, cond=None,
                      batch_size: int | None = None) -> tuple[Tensor, Tensor]:
     """For each example of x: -(IWAE bound with k samples) and the reconstruction term -log p(x|z)
     averaged over the same k samples; float64 (B,) each. The samples go in passes of at most
@@ -39,34 +39,43 @@ def importance_terms(model, x: Tensor, k: int, generator: torch.Generator, qz, c
     per_call = max(1, DECODES_PER_CALL // rows)
     stream, log_px_sum = StreamingLogMeanExp(), torch.zeros(len(x), dtype=torch.float64, device=x.device)
     for done in range(0, k, chunk):
-        log_w, log_px = model.log_weights(x, min(chunk, k - done), generator, qz=qz, cond=cond,
-                                          samples_per_decode=per_call)
+        log_w, log_px = network.log_weights(x, min(chunk, k - done), generator, qz=qz, cond=cond,
+                                            samples_per_decode=per_call)
         stream.add(log_w)
         log_px_sum += log_px.double().sum(0)
     return -stream.value(), -log_px_sum / k
 
 
 @torch.no_grad()
-def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k: int = 1000,
-             batch_size: int = 100, seed: int = 0, limit: int | None = None, progress: bool = False,
-             per_example: bool = False, start: int = 0) -> dict:
-    """Evaluate a model on one split, or on its examples start..start+limit; every figure in nats per example."""
-    model.eval()
+def evaluate(model: Model, data: Splits, split: str = "test", iwae_k: int = 1000, batch_size: int = 100,
+             seed: int = 0, n: int | None = None, start: int = 0, progress: bool = False,
+             per_example: bool = False) -> dict:
+    """Evaluate a model on one split, or on its n examples from `start`; every figure in nats per example.
+
+    >>> result = evaluate(vaelab.load("runs/demo"), splits, iwae_k=100)
+    >>> result["elbo"], result["nll_iwae"]         # negative ELBO, IWAE bound on -log p(x)
+    """
+    config, network = model.config, model.network
+    network.eval()
     device = model.device
     x_all, y_all = data.split(split)
     total = len(x_all)
-    if start < 0 or (limit is not None and limit < 1):
-        raise VaelabError(f"the first example must be >= 0 and the limit >= 1, got start {start}, limit {limit}")
-    stop = None if limit is None else start + limit
+    if iwae_k < 1:
+        raise InputError(f"importance samples must be at least 1, got {iwae_k}", "iwae_k")
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}", "batch_size")
+    if start < 0 or (n is not None and n < 1):
+        raise InputError(f"the first example must be >= 0 and the limit >= 1, got start {start}, limit {n}")
+    stop = None if n is None else start + n
     # Binarize from the split's first example, then drop those before `start`: a part must see the
     # very images the whole split's evaluation sees, and the fixed draw runs in order over the split.
     x_all = presented(x_all[:stop].to(device), config.data.binarize)[start:]
     y_all = y_all[start:stop] if y_all is not None else None
     if model.conditional and y_all is None:
-        raise VaelabError(f"this conditional model needs labels, and the {split} split has none")
+        raise InputError(f"this conditional model needs labels, and the {split} split has none")
     if len(x_all) == 0:
-        raise VaelabError(f"the {split} split is empty" if start == 0 else
-                          f"the {split} split has no examples from {start} on (it has {total})")
+        raise InputError(f"the {split} split is empty" if start == 0 else
+                         f"the {split} split has no examples from {start} on (it has {total})")
     g = torch.Generator(device=device).manual_seed(seed)
     stochastic = config.model.stochastic
     k = iwae_k if stochastic else 1
@@ -76,15 +85,15 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
     for i in range(0, len(x_all), batch_size):
         x = x_all[i:i + batch_size]
         cond = model.condition(y_all[i:i + batch_size]) if model.conditional else None
-        qz = model.posterior(x, cond)
+        qz = network.posterior(x, cond)
         mus.append(qz.mu.float().cpu())
         if stochastic:
-            nll_x, recon_x = importance_terms(model, x, k, g, qz, cond, batch_size)
+            nll_x, recon_x = importance_terms(network, x, k, g, qz, cond, batch_size)
             nll.append(nll_x.cpu())
             recon.append(recon_x.cpu())
             reg.append(qz.kl().double().cpu())
         else:
-            recon.append(-model.px(qz.mu, cond).log_prob(x).double().cpu())
+            recon.append(-network.px(qz.mu, cond).log_prob(x).double().cpu())
             reg.append((qz.mu.double() ** 2).sum(-1).cpu())
         bar.update(len(x))
     bar.close()
@@ -112,11 +121,9 @@ def evaluate(model, config: RunConfig, data: Splits, split: str = "test", iwae_k
             "iwae_k": k,
             "nll_iwae_sem": (nll_t.std() / math.sqrt(n)).item() if n > 1 else None,
         })
-        if likelihoods.get(config.model.likelihood).discrete and not config.model.sequence:
-            result["bits_per_dim"] = result["nll_iwae"] / (dims * math.log(2))
-        else:
-            # a density over continuous pixels is not comparable in bits, and a sequence has no fixed length
-            result["bits_per_dim"] = None
+        # a density over continuous pixels is not comparable in bits, and a sequence has no fixed length
+        in_bits = likelihoods.get(config.model.likelihood).bits_per_dim
+        result["bits_per_dim"] = result["nll_iwae"] / (dims * math.log(2)) if in_bits else None
         if per_example:
             result["per_example"] = {"nll_iwae": nll_t, "elbo": recon_t + reg_t}
     else:

@@ -25,13 +25,17 @@ seeds find) and scored below the median MIG (README, "Choosing among seeds witho
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from scipy.stats import rankdata
 
+from ..active_units import ACTIVE_UNIT_THRESHOLD
 from ..distributions import DiagonalGaussian
-from ..latent.search import encode_all
-from .active_units import ACTIVE_UNIT_THRESHOLD
+from ..errors import InputError
+from ..run import Run
+from .disentanglement import example_subset
 
 KL_THRESHOLD = 0.01  # nats, mean over the inputs
 
@@ -91,4 +95,34 @@ def udr_from_posteriors(posteriors: list[tuple[np.ndarray, np.ndarray]]) -> dict
 
 def udr_report(models: list, x: torch.Tensor) -> dict:
     """UDR of each model (two or more, trained on the same kind of data) from their codes of the inputs x."""
-    return udr_from_posteriors([tuple(t.numpy() for t in encode_all(model, x)) for model in models])
+    return udr_from_posteriors([tuple(t.numpy() for t in model.encode_all(x)) for model in models])
+
+
+def udr_of_runs(run_dirs: list, split: str = "test", n: int | None = 10_000, seed: int = 0) -> tuple[dict, list[str]]:
+    """UDR of two or more run folders trained on the same data, on up to n examples of a split (the
+    examples `disentanglement_report` takes for the same n and seed). Also warnings for the caller
+    to show: runs that share a seed share their initialisation and data order, and agree more."""
+    if len(run_dirs) < 2:
+        raise InputError(f"UDR compares runs with each other: give at least two run folders, got {len(run_dirs)}")
+    if len({Path(r).resolve() for r in run_dirs}) < len(run_dirs):
+        raise InputError("a run folder is given twice: it would agree with itself")
+    if n is not None and n < 2:
+        raise InputError(f"must be at least 2, got {n}", "n")
+    runs = [Run.open(r) for r in run_dirs]
+    for run in runs[1:]:
+        if run.config.data != runs[0].config.data:
+            raise InputError(f"{run.path} was trained on other data than {runs[0].path}; UDR compares runs on the "
+                             "same data")
+    warnings, seeds = [], {}
+    for run in runs:
+        seed_of_run = run.config.train.seed
+        if seed_of_run in seeds:
+            warnings.append(f"{seeds[seed_of_run]} and {run.path} were both trained with seed {seed_of_run}; UDR "
+                            "assumes independent seeds, and runs that share one score higher")
+        seeds.setdefault(seed_of_run, run.path)
+    x, _ = runs[0].data().split(split)
+    keep = example_subset(len(x), n, seed)
+    if keep is not None:
+        x = x[torch.from_numpy(keep)]
+    report = {"runs": [str(Path(r)) for r in run_dirs], "split": split, **udr_report([r.model() for r in runs], x)}
+    return report, warnings

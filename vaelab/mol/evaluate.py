@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from ..data.datasets import Splits
+from ..data import Splits
 from ..metrics.likelihood import evaluate
 from .chem import generation_metrics
-from .molvae import MoleculeVAE, reconstruction_accuracy
+from .model import MoleculeModel, reconstruction_accuracy
 
 
-def evaluate_molecules(mvae: MoleculeVAE, data: Splits, n: int = 10_000, temperature: float = 1.0,
+def evaluate_molecules(mvae: MoleculeModel, data: Splits, n: int = 10_000, temperature: float = 1.0,
                        reconstruct: int = 1000, iwae_k: int = 10, seed: int = 0,
                        held_out: list[str] | None = None) -> dict:
     """`held_out`: the molecules to reconstruct (default: the test split's first `reconstruct`); those
@@ -30,9 +30,38 @@ def evaluate_molecules(mvae: MoleculeVAE, data: Splits, n: int = 10_000, tempera
     result["reconstruction_accuracy"] = reconstruction_accuracy(mvae, readable)
     result["reconstruction_n"] = len(readable)
     result["reconstruction_unreadable"] = len(held_out) - len(readable)
-    terms = evaluate(mvae.model, mvae.model.run_config, data, "test", iwae_k=iwae_k, limit=reconstruct, seed=seed)
+    terms = evaluate(mvae, data, "test", iwae_k=iwae_k, n=reconstruct, seed=seed)
     result.update({key: terms[key] for key in ("elbo", "recon", "kl", "nll_iwae", "iwae_k", "active_units",
                                                "latent_dim")})
     result.update({"temperature": temperature, "representation": mvae.representation,
                    "training_molecules": len(data.texts["train"]), "samples": generated})
+    return result
+
+
+def evaluate_run(mvae: MoleculeModel, n: int = 10_000, temperature: float = 1.0, reconstruct: int = 1000,
+                 iwae_k: int = 10, seed: int = 0, held_out: str = "test", data: str | None = None) -> dict:
+    """`evaluate_molecules` on the run's own data (or `data`, a spec). `held_out`: "test" reconstructs the
+    test split; "scaffolds" MOSES's scaffold test set (unseen ring systems; MOSES runs only)."""
+    from ..errors import InputError
+    from .data import load_moses_file
+    from .tokens import Vocabulary
+
+    for name, value in (("n", n), ("reconstruct", reconstruct), ("iwae_k", iwae_k)):
+        if value < 1:
+            raise InputError(f"must be at least 1, got {value}", name)
+    if held_out not in ("test", "scaffolds"):
+        raise InputError(f"held-out molecules are test or scaffolds, got {held_out!r}", "held_out")
+    if mvae.run is None:
+        raise InputError("evaluating needs the model's run folder (its data)")
+    splits = mvae.run.data(data)
+    if Vocabulary.from_json(splits.vocabulary) != mvae.vocabulary:
+        raise InputError(f"the data of {mvae.run.path} no longer give the vocabulary it was trained with", "data")
+    molecules = None
+    if held_out == "scaffolds":
+        if mvae.config.data.name != "moses":
+            raise InputError("--held-out scaffolds needs a run trained on --data moses", "held_out")
+        molecules = load_moses_file("test_scaffolds", reconstruct)
+    result = evaluate_molecules(mvae, splits, n=n, temperature=temperature, reconstruct=reconstruct, iwae_k=iwae_k,
+                                seed=seed, held_out=molecules)
+    result["held_out"] = held_out
     return result

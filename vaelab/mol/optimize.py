@@ -13,7 +13,6 @@ the training set) and distinct; the predicted property is never reported as a re
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 
@@ -22,9 +21,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InputError
-from ..train.checkpoint import atomic_path, atomic_write_text, load_weights, save_weights
+from ..io import atomic_path, load_weights, read_json, save_weights, write_json
 from .chem import PROPERTIES, canonical, property_values
-from .molvae import MoleculeVAE
+from .model import MoleculeModel
 
 HEAD_STEPS = 500  # full-batch Adam steps: a few thousand examples, a 2-layer MLP
 HEAD_HOLDOUT = 0.1
@@ -47,11 +46,7 @@ def _check_property(name: str) -> None:
         raise InputError(f"unknown property {name!r}; choose one of: {', '.join(sorted(PROPERTIES))}")
 
 
-def encode_means(mvae: MoleculeVAE, smiles: list[str], batch_size: int = 1000) -> Tensor:
-    return torch.cat([mvae.encode(smiles[i:i + batch_size])[0] for i in range(0, len(smiles), batch_size)])
-
-
-def fit_property_head(mvae: MoleculeVAE, smiles: list[str], name: str, seed: int = 0) -> tuple[PropertyHead, dict]:
+def fit_property_head(mvae: MoleculeModel, smiles: list[str], name: str, seed: int = 0) -> tuple[PropertyHead, dict]:
     """Fit the head on 90% of `smiles`; report R^2 on the other 10%. Returns (head, info)."""
     from sklearn.metrics import r2_score
 
@@ -61,7 +56,7 @@ def fit_property_head(mvae: MoleculeVAE, smiles: list[str], name: str, seed: int
     smiles, values = [s for s, k in zip(smiles, keep) if k], values[keep]
     if len(smiles) < 20:
         raise InputError(f"the property head needs at least 20 molecules, got {len(smiles)}")
-    mu = encode_means(mvae, smiles).cpu()
+    mu = mvae.encode_all(smiles)[0].cpu()
     y = torch.tensor(values, dtype=torch.float32)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     n_test = max(2, int(len(y) * HEAD_HOLDOUT))
@@ -83,29 +78,29 @@ def fit_property_head(mvae: MoleculeVAE, smiles: list[str], name: str, seed: int
     return head.eval(), info
 
 
-def property_head(mvae: MoleculeVAE, smiles: list[str], name: str, run_dir: str | Path | None,
-                  seed: int = 0) -> tuple[PropertyHead, dict]:
-    """The run's saved head for this property and molecule count, or a newly fitted one (then saved)."""
-    if run_dir is not None:
-        weights, meta = Path(run_dir) / f"property-{name}.safetensors", Path(run_dir) / f"property-{name}.json"
+def property_head(mvae: MoleculeModel, smiles: list[str], name: str, seed: int = 0) -> tuple[PropertyHead, dict]:
+    """The run's saved head for this property and molecule count, or a newly fitted one (then saved in the run)."""
+    run = mvae.run
+    if run is not None:
+        weights, meta = run.property_head(name)
         if weights.is_file() and meta.is_file():
-            info = json.loads(meta.read_text())
-            if info.get("requested") == len(smiles) and info.get("seed") == seed:
+            info = read_json(meta, "property head file")
+            if isinstance(info, dict) and info.get("requested") == len(smiles) and info.get("seed") == seed:
                 head = PropertyHead(mvae.latent_dim)
                 load_weights(head, weights)
                 return head.eval(), info
     head, info = fit_property_head(mvae, smiles, name, seed)
     info.update(requested=len(smiles), seed=seed)
-    if run_dir is not None:
+    if run is not None:
         save_weights(head, weights)
-        atomic_write_text(meta, json.dumps(info, indent=2) + "\n")
+        write_json(meta, info)
     return head, info
 
 
-def latent_ascent(mvae: MoleculeVAE, head: PropertyHead, seeds: list[str], steps: int, decode_every: int,
+def latent_ascent(mvae: MoleculeModel, head: PropertyHead, seeds: list[str], steps: int, decode_every: int,
                   lr: float) -> list[dict]:
     """Gradient ascent on the head's prediction from each seed's mu; a candidate per decoding."""
-    z = encode_means(mvae, seeds).detach().clone().requires_grad_(True)
+    z = mvae.encode_all(seeds)[0].detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=lr)
     candidates = []
     for step in range(1, steps + 1):
@@ -145,21 +140,22 @@ def summarise(smiles: list[str], training: set[str], name: str) -> tuple[dict, l
     return stats, ranked
 
 
-def optimize_property(mvae: MoleculeVAE, training: list[str], name: str, seeds: int = 20, steps: int = 50,
-                      decode_every: int = 5, lr: float = 0.05, head_molecules: int = 10_000, seed: int = 0,
-                      run_dir: str | Path | None = None) -> dict:
+def optimize_property(mvae: MoleculeModel, training: list[str], name: str, seeds: int = 20, steps: int = 50,
+                      decode_every: int = 5, lr: float = 0.05, head_molecules: int = 10_000, seed: int = 0) -> dict:
+    """Latent ascent on property `name` from `seeds` training molecules against as many prior samples;
+    with a run folder, the property head is saved there and reused."""
     _check_property(name)
-    for label, value in (("--seeds", seeds), ("--steps", steps), ("--decode-every", decode_every),
-                         ("--head-molecules", head_molecules)):
+    for label, value in (("seeds", seeds), ("steps", steps), ("decode_every", decode_every),
+                         ("head_molecules", head_molecules)):
         if value < 1:
-            raise InputError(f"{label} must be at least 1, got {value}")
+            raise InputError(f"must be at least 1, got {value}", label)
     if decode_every > steps:
-        raise InputError(f"--decode-every {decode_every} is more than --steps {steps}: nothing would be decoded")
+        raise InputError(f"decoding every {decode_every} steps of {steps} would decode nothing", "decode_every")
     if not (lr > 0 and math.isfinite(lr)):
-        raise InputError(f"--lr must be > 0, got {lr}")
+        raise InputError(f"the step size must be > 0, got {lr}", "lr")
     g = torch.Generator().manual_seed(seed)
     pool = [training[i] for i in torch.randperm(len(training), generator=g).tolist()]
-    head, head_info = property_head(mvae, pool[:head_molecules], name, run_dir, seed)
+    head, head_info = property_head(mvae, pool[:head_molecules], name, seed)
     seed_smiles = pool[:seeds]
     for p in head.parameters():
         p.requires_grad_(False)

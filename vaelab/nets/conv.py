@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import VaelabError
-from ..registry import architectures
+from ..errors import InputError
+from ..registry import Architecture, architectures
 
 # ConvTranspose2d(k=4, s=2, p=1) as a 3x3 convolution: output phase a (row parity) at input offset
 # dy uses kernel tap ky = _TAP[(a, dy)]; the pairs not listed contribute nothing.
@@ -118,23 +118,25 @@ class ConvDecoder(nn.Module):
             layers += [*(ResidualBlock(a) for _ in range(res_blocks)), nn.ReLU(), Upsample2x(a, b)]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: Tensor) -> Tensor:  # (..., L) -> (..., C, H, W)
-        lead = z.shape[:-1]
+    def forward(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:  # (..., L) -> (..., C, H, W)
+        lead = z.shape[:-1]  # deterministic: no use for the generator
         h = self.fc(self.dense(z.reshape(-1, z.shape[-1]))).view(-1, *self.start)
         out = self.net(h)
         return out.view(*lead, *out.shape[1:])
 
 
-@architectures.register("conv")
 def build_conv(config, out_features: int):
     shape = config.shape
     scale = 2 ** len(config.channels)
     if len(shape) != 3 or shape[1] % scale or shape[2] % scale:
-        raise VaelabError(
+        raise InputError(
             f"the conv architecture needs (C, H, W) images with H and W divisible by {scale} "
             f"({len(config.channels)} stride-2 stages); got shape {shape}. Use --model mlp or fewer --channels"
         )
     return (
-        ConvEncoder(shape, config.channels, out_features, config.classes, config.dense, config.res_blocks),
-        ConvDecoder(shape, config.channels, config.latent_dim + config.classes, config.dense, config.res_blocks),
+        ConvEncoder(shape, config.channels, out_features, config.num_classes, config.dense, config.res_blocks),
+        ConvDecoder(shape, config.channels, config.latent_dim + config.num_classes, config.dense, config.res_blocks),
     )
+
+
+architectures.register("conv")(Architecture(build_conv))

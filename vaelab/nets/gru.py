@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..registry import architectures
+from ..registry import Architecture, architectures
 from ..shard import rand_rows
 
 PAD, BOS, EOS = 0, 1, 2  # fixed ids of the special tokens (vaelab.mol.tokens.Vocabulary)
@@ -131,10 +131,12 @@ class TokenSequence:
         return ids.reshape(*lead, ids.shape[-1])
 
 
-@architectures.register("gru")
 def build_gru(config, out_features: int):
     hidden, max_len = config.hidden[0], config.shape[0]
     return (
         GRUEncoder(config.vocab_size, config.embed_dim, hidden, out_features),
         GRUDecoder(config.vocab_size, config.embed_dim, hidden, config.latent_dim, max_len, config.word_dropout),
     )
+
+
+architectures.register("gru")(Architecture(build_gru, reads_tokens=True))

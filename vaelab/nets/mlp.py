@@ -6,7 +6,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..registry import architectures
+from ..registry import Architecture, architectures
 
 
 def _stack(sizes: list[int]) -> nn.Sequential:
@@ -36,13 +36,15 @@ class MLPDecoder(nn.Module):
         self.shape = shape
         self.net = _stack([latent_dim, *reversed(hidden), math.prod(shape)])
 
-    def forward(self, z: Tensor) -> Tensor:  # (..., L) -> (..., *shape)
-        return self.net(z).unflatten(-1, self.shape)
+    def forward(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:  # (..., L) -> (..., *shape)
+        return self.net(z).unflatten(-1, self.shape)  # deterministic: no use for the generator
 
 
-@architectures.register("mlp")
 def build_mlp(config, out_features: int):
     return (
-        MLPEncoder(config.shape, config.hidden, out_features, config.classes),
-        MLPDecoder(config.shape, config.hidden, config.latent_dim + config.classes),
+        MLPEncoder(config.shape, config.hidden, out_features, config.num_classes),
+        MLPDecoder(config.shape, config.hidden, config.latent_dim + config.num_classes),
     )
+
+
+architectures.register("mlp")(Architecture(build_mlp))

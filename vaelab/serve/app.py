@@ -1,47 +1,36 @@
 """The latent explorer's web app: `create_app(run_dir)` -> a FastAPI application over one run.
 
-Everything slow happens once, when the app is created (`Explorer`): loading the model and its
-data, the posterior means of the test examples, their 2-D map, the dimensions sorted by KL and
-the attribute vectors. A request then costs one decoder (or encoder) pass and a small PNG.
-
-The numbers come from `vaelab.latent` (encode_all, latent_statistics, dimension_order,
-project_2d, measure / quartile_masks / attribute_vector / apply_vector, lerp / slerp,
-step_distances) and the images from `vaelab.viz.grid`, so the page shows what the commands print.
+Routes turn requests into calls on the `Explorer` (vaelab.serve.explorer) and its results into
+JSON and PNG. One handler maps domain errors to statuses: a missing example 404, content over a
+limit 413, any other refused value 422; every refusal is JSON `{"detail": message}`.
 
 Safety, for a server that may be reachable from a browser: no file-system path is ever taken
 from a request (the page's few files are read into memory at startup and looked up by name),
 request bodies are capped, uploads are decoded by the same allow-listed Pillow decoders as image
-folders with a pixel limit checked on the header before any decoding, latent values must be
-finite and bounded, and every refusal is JSON `{"detail": message}` with a 4xx status.
+folders with a pixel limit checked on the header before any decoding, and latent values must be
+finite and bounded.
 """
 from __future__ import annotations
 
-import base64
-import io
 import math
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import torch
 from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from torch import Tensor
 
 from ..errors import InputError, VaelabError
+from .explorer import (MAX_ALPHA, MAX_SAMPLES, MAX_STEPS, MAX_TEMPERATURE, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS,
+                       Explorer, NotFound, TooLarge, data_url, floats, png)
+from .schemas import (AttributeInfo, AttributeOut, AttributeRequest, DecodeRequest, Dimension, EncodeOut,
+                      ExampleOut, ImageOut, Info, InterpolateOut, InterpolateRequest, MapOut, SampleOut,
+                      SampleRequest)
 
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-MAX_UPLOAD_PIXELS = 4096 * 4096  # a 12-megapixel photo passes; a decompression bomb is refused from its header
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024  # an upload plus its multipart headers; JSON bodies are far smaller
-MAX_LATENT_VALUES = 65_536  # refused by the parser before any work (the run's own size is checked after)
-MAX_STEPS, MAX_SAMPLES, MAX_TEMPERATURE, MAX_ALPHA = 64, 64, 5.0, 10.0
-ATTRIBUTE_EXAMPLES = 10_000  # training codes behind each attribute vector, as `vaelab attribute` uses
-STATISTICS_EXAMPLES = 2_000  # examples behind the KL per dimension, as `vaelab traverse` uses
-SLIDER_SPAN = 3.0  # a VAE's sliders run over +-3 prior standard deviations (wider where codes lie further out)
-
 STATIC = Path(__file__).parent / "static"
 PAGE_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 DOCS_FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
@@ -49,282 +38,17 @@ DOCS_FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text
 # The page may talk to this server only: the browser itself then blocks any request elsewhere.
 PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
+STATUS = ((NotFound, 404), (TooLarge, 413), (VaelabError, 422))  # the first class that matches decides
 
 
-# --- the run, computed once ---------------------------------------------------------------------------
-def refuse_non_images(model, run_dir) -> None:
-    """The page draws examples as pictures: molecules (token sequences) and table rows are refused."""
-    if model.config.sequence:
-        raise VaelabError(f"{run_dir} is a sequence (molecule) model; the explorer draws images "
-                          f"(use vaelab mol sample / interpolate for molecules)")
-    shape = tuple(model.shape)
-    if len(shape) != 3 or shape[0] not in (1, 3):
-        raise VaelabError(f"{run_dir}: this run's examples have shape {shape}, which is not an image "
-                          f"(the explorer needs greyscale or RGB images)")
-
-
-class Explorer:
-    """The model of one run and everything about its latent space that the page shows."""
-
-    def __init__(self, run_dir: str | Path, max_examples: int = 10_000):
-        from ..cli_common import load_run
-        from ..data import load_splits
-        from ..latent.maps import project_2d
-        from ..latent.search import encode_all
-        from ..latent.traverse import dimension_order, latent_statistics
-
-        if max_examples < 1:
-            raise VaelabError(f"the explorer needs at least 1 test example, got {max_examples}")
-        self.run_name = Path(run_dir).name
-        self.model = model = load_run(run_dir)
-        refuse_non_images(model, run_dir)
-        data = load_splits(model.run_config.data)
-        x, y = data.split("test")
-        if len(x) == 0:
-            raise VaelabError(f"{run_dir}: its data has no test examples to explore")
-        self.x = x[:max_examples]
-        self.y = y[:max_examples] if y is not None else None
-        self.mu, self.logvar = encode_all(model, self.x, self.y)  # labels reach conditional models only
-        n = STATISTICS_EXAMPLES
-        stats = latent_statistics(model, self.x[:n], self.y[:n] if self.y is not None else None)
-        self.order = dimension_order(stats)
-        self.stats = stats
-        largest = float(self.mu.abs().max())
-        # Codes of real examples must fit on a slider; the API bound leaves ample room beyond them.
-        self.spans = [max(SLIDER_SPAN, math.ceil(float(self.mu[:, d].abs().max()))) for d in range(model.latent_dim)]
-        self.z_limit = max(100.0, 10 * largest)
-        self.points, self.map_method, self.map_axes = project_2d(self.mu.numpy())
-        self.attributes = self._attribute_vectors(data, encode_all)
-
-    def _attribute_vectors(self, data, encode_all) -> dict[str, dict]:
-        """name -> {"vector", "with", "without"}: ink (measured) for any images, label:C for labelled data.
-
-        Not label:C for a conditional run: there the label is an input of the decoder, which the
-        page sets with its class selector."""
-        from ..latent.attributes import PROPERTIES, attribute_vector, measure, quartile_masks
-
-        x, y = data.split("train")
-        x, y = x[:ATTRIBUTE_EXAMPLES], (y[:ATTRIBUTE_EXAMPLES] if y is not None else None)
-        if len(x) == 0:
-            return {}
-        mu, _ = encode_all(self.model, x, y)
-        masks = {name: quartile_masks(measure(name, x)) for name in PROPERTIES}
-        if y is not None and not self.model.conditional:
-            masks.update({f"label:{c}": (y == c, y != c) for c in torch.unique(y).tolist()})
-        vectors = {}
-        for name, (with_it, without_it) in masks.items():
-            try:
-                v = attribute_vector(mu, with_it, without_it)
-            except InputError:  # one class only, or a constant property: no vector to offer
-                continue
-            vectors[name] = {"vector": v, "with": int(with_it.sum()), "without": int(without_it.sum())}
-        return vectors
-
-    # --- checks on request values -------------------------------------------------------------------
-    def latent(self, values: list[float], what: str = "z") -> Tensor:
-        """A request's code as a (L,) tensor: the run's length, every value finite and within +-z_limit."""
-        n = self.model.latent_dim
-        if len(values) != n:
-            raise HTTPException(422, f"{what} has {len(values)} values; this run's latent has {n} dimensions")
-        for i, v in enumerate(values):  # plain Python: for a few dozen values, cheaper than tensor checks
-            if not math.isfinite(v):
-                raise HTTPException(422, f"{what}[{i}] is {v}, not a finite number")
-            if abs(v) > self.z_limit:
-                raise HTTPException(422, f"{what}[{i}] = {v:g} is outside [-{self.z_limit:g}, {self.z_limit:g}]")
-        return torch.tensor(values, dtype=torch.float32)
-
-    def example(self, index: int) -> int:
-        if not 0 <= index < len(self.x):
-            raise HTTPException(404, f"test example {index} does not exist (0..{len(self.x) - 1})")
-        return index
-
-    @staticmethod
-    def labels(label: int | None, n: int = 1) -> Tensor | None:
-        """The model checks the rest: a label for an unconditional run, none for a conditional one, its range."""
-        return None if label is None else torch.full((n,), label, dtype=torch.int64)
-
-    def read_upload(self, content: bytes, filename: str) -> Tensor:
-        """Uploaded bytes -> the model's (C, H, W) input in [0, 1]: greyscale or RGB, resized.
-
-        The decoders are those of `--data folder:DIR` (an allow-list of formats, 16-bit grey and
-        palettes handled), given the bytes in memory: nothing is written or opened by name."""
-        from ..data.folder import decode_image, image_header
-
-        if not content:
-            raise HTTPException(422, "the upload is empty")
-        if len(content) > MAX_UPLOAD_BYTES:
-            raise HTTPException(413, f"the upload has {len(content)} bytes; at most {MAX_UPLOAD_BYTES} are accepted")
-        source = _NamedBytes(content, f"upload {filename[:80]!r}")
-        _, (width, height) = image_header(source)  # the header only: refuses non-images and bombs before decoding
-        if width * height > MAX_UPLOAD_PIXELS:
-            raise HTTPException(413, f"the upload is {width}x{height} pixels; at most {MAX_UPLOAD_PIXELS} pixels "
-                                     f"are accepted")
-        c, h, w = self.model.shape
-        pixels = decode_image(source, colour=c == 3, size=(w, h), resize=True)  # (H, W, C) uint8
-        return torch.tensor(pixels.transpose(2, 0, 1), dtype=torch.float32).div_(255.0)
-
-
-class _NamedBytes(io.BytesIO):
-    """Bytes in memory that print as a name in the decoders' error messages, which name their source."""
-
-    def __init__(self, content: bytes, name: str):
-        super().__init__(content)
-        self._name = name
-
-    def __str__(self) -> str:
-        return self._name
-
-    __repr__ = __str__  # Pillow's "cannot identify image file %r"
-
-
-def png(image: Tensor) -> bytes:
-    """One (C, H, W) image in [0, 1] -> PNG bytes at its own resolution (the page scales it)."""
-    from ..viz.grid import grid_image
-
-    buffer = io.BytesIO()
-    grid_image(image[None], nrow=1, pad=0, scale=1).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def data_url(image: Tensor) -> str:
-    return "data:image/png;base64," + base64.b64encode(png(image)).decode("ascii")
-
-
-def floats(t: Tensor | None) -> list | None:
-    """JSON has no infinities: an autoencoder's log-variance (-inf, a point mass) becomes null."""
-    if t is None or not torch.isfinite(t).all():
-        return None
-    return t.double().tolist()
-
-
-# --- request and response bodies (they are the OpenAPI page's documentation) ---------------------------
-LatentValues = list[float]
-_Z = Field(max_length=MAX_LATENT_VALUES, description="a latent code: latent_dim finite numbers (see /api/info)")
-_LABEL = Field(None, description="the class, for conditional runs only (0..classes-1)")
-
-
-class DecodeRequest(BaseModel):
-    z: LatentValues = _Z
-    label: int | None = _LABEL
-    format: Literal["png", "base64"] = Field(
-        "png", description="png: the PNG itself; base64: JSON {\"image\": a data:image/png;base64 URL}")
-
-
-class ImageOut(BaseModel):
-    image: str = Field(description="a PNG as a data URL (data:image/png;base64,...)")
-
-
-class EncodeOut(BaseModel):
-    mu: list[float] = Field(description="posterior mean")
-    logvar: list[float] | None = Field(description="posterior log-variance (null for an autoencoder)")
-    image: str = Field(description="the upload as the model sees it (greyscale or RGB, resized), a data URL")
-    reconstruction: str = Field(description="decode(mu), a data URL")
-
-
-class ExampleOut(EncodeOut):
-    index: int
-    label: int | None = Field(description="the example's label, where the data has labels")
-
-
-class SampleRequest(BaseModel):
-    n: int = Field(1, ge=1, le=MAX_SAMPLES, description="how many draws")
-    temperature: float = Field(1.0, gt=0, le=MAX_TEMPERATURE, allow_inf_nan=False,
-                               description="z ~ N(0, temperature^2 I)")
-    seed: int | None = Field(None, ge=0, lt=2**63, description="fixes the draws (default: a fresh seed, returned)")
-    label: int | None = _LABEL
-
-
-class SampleOut(BaseModel):
-    seed: int
-    z: list[list[float]]
-    images: list[str] = Field(description="data URLs, one per draw")
-
-
-class PathEnd(BaseModel):
-    index: int | None = Field(None, description="a test example: the path starts or ends at its posterior mean")
-    z: LatentValues | None = Field(None, max_length=MAX_LATENT_VALUES, description="or a latent code")
-
-    @model_validator(mode="after")
-    def _one(self):
-        if (self.index is None) == (self.z is None):
-            raise ValueError("give either index or z")
-        return self
-
-
-class InterpolateRequest(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    start: PathEnd = Field(alias="from")
-    end: PathEnd = Field(alias="to")
-    steps: int = Field(10, ge=2, le=MAX_STEPS, description="decoded frames, both ends included")
-    spherical: bool = Field(False, description="slerp instead of a straight line")
-    label: int | None = _LABEL
-
-
-class InterpolateOut(BaseModel):
-    z: list[list[float]]
-    images: list[str]
-    step_distances: list[float] = Field(description="mean absolute pixel difference between neighbouring frames")
-
-
-class AttributeRequest(BaseModel):
-    z: LatentValues = _Z
-    attribute: str = Field(description="a name from /api/info's attributes, e.g. ink or label:7")
-    alpha: float = Field(ge=-MAX_ALPHA, le=MAX_ALPHA, allow_inf_nan=False, description="decode z + alpha v")
-    label: int | None = _LABEL
-
-
-class AttributeOut(BaseModel):
-    z: list[float] = Field(description="z + alpha v")
-    image: str
-
-
-class Dimension(BaseModel):
-    dim: int
-    kl: float | None = Field(description="mean KL(q(z_d|x) || N(0, 1)) over test examples, nats (null: autoencoder)")
-    variance: float = Field(description="variance of the posterior mean over test examples")
-    active: bool = Field(description="variance above 0.01 (Burda et al. 2016)")
-    span: float = Field(description="the page's slider runs over [-span, span]")
-
-
-class AttributeInfo(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    name: str
-    norm: float = Field(description="|v|")
-    with_: int = Field(alias="with", description="training codes with the attribute")
-    without: int
-
-
-class Info(BaseModel):
-    run: str
-    data: str
-    shape: list[int]
-    latent_dim: int
-    stochastic: bool = Field(description="false for autoencoders (no posterior variance, no KL)")
-    conditional: bool
-    classes: int = Field(description="classes of a conditional run, else 0")
-    labelled: bool = Field(description="whether the test examples have labels")
-    examples: int = Field(description="test examples encoded: indices 0..examples-1")
-    dimensions: list[Dimension] = Field(description="most informative (highest KL) first")
-    z_limit: float = Field(description="latent values beyond +-z_limit are refused")
-    attributes: list[AttributeInfo]
-    limits: dict[str, int | float]
-
-
-class MapOut(BaseModel):
-    method: str
-    axes: list[str]
-    points: list[list[float]] = Field(description="one (x, y) per test example, in index order")
-    labels: list[int] | None
-
-
-# --- the app ----------------------------------------------------------------------------------------------
-def create_app(run_dir: str | Path, *, max_examples: int = 10_000,
-               allowed_hosts: list[str] | None = None) -> FastAPI:
-    """The explorer for one run folder. Raises VaelabError for a missing run or one that is not images.
+def create_app(run_dir: str | Path, *, max_examples: int = 10_000, allowed_hosts: list[str] | None = None,
+               data: str | None = None) -> FastAPI:
+    """The explorer for one run folder (its test examples, or those of `data`, a spec). Raises a
+    VaelabError for a missing run or one that is not images.
 
     allowed_hosts: Host headers to accept (None: any). `vaelab serve` on a loopback address gives
     the loopback names, so that a web page elsewhere cannot reach the server by DNS rebinding."""
-    ex = Explorer(run_dir, max_examples)
+    ex = Explorer(run_dir, max_examples, data)
     model = ex.model
     page = (STATIC / "index.html").read_bytes()
     page_files = {name: ((STATIC / name).read_bytes(), kind) for name, kind in PAGE_FILES.items()}
@@ -342,8 +66,9 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000,
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
 
     @app.exception_handler(VaelabError)
-    async def _refused(request, exc: VaelabError):  # the model's own checks (labels, shapes): the caller's input
-        return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=422)
+    async def _refused(request, exc: VaelabError):  # the explorer's and the model's checks: the caller's input
+        status = next(code for kind, code in STATUS if isinstance(exc, kind))
+        return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc: RequestValidationError):  # one readable line instead of FastAPI's list
@@ -385,8 +110,8 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000,
 
     # --- the API ------------------------------------------------------------------------------------------
     info = Info(
-        run=ex.run_name, data=model.run_config.data.name, shape=list(model.shape), latent_dim=model.latent_dim,
-        stochastic=model.config.stochastic, conditional=model.conditional, classes=model.config.classes,
+        run=ex.run_name, data=model.config.data.name, shape=list(model.shape), latent_dim=model.latent_dim,
+        stochastic=model.stochastic, conditional=model.conditional, classes=model.num_classes,
         labelled=ex.y is not None, examples=len(ex.x),
         dimensions=[Dimension(dim=d, kl=None if math.isnan(float(ex.stats["kl"][d])) else float(ex.stats["kl"][d]),
                               variance=float(ex.stats["mu_variance"][d]), active=bool(ex.stats["active"][d]),
@@ -478,11 +203,8 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000,
         """Decode z + alpha v, where v = mean(z | with the attribute) - mean(z | without) over training codes."""
         from ..latent.attributes import apply_vector
 
-        if request.attribute not in ex.attributes:
-            raise HTTPException(422, f"unknown attribute {request.attribute!r}; this run has: "
-                                     f"{', '.join(ex.attributes) or 'none'}")
+        v = ex.attribute(request.attribute)
         z = ex.latent(request.z)
-        v = ex.attributes[request.attribute]["vector"]
         image = apply_vector(model, z[None], v, [request.alpha], ex.labels(request.label))[0, 0]
         return AttributeOut(z=(z + request.alpha * v).double().tolist(), image=data_url(image))
 

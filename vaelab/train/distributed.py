@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from ..errors import VaelabError
+from ..errors import ResourceError
 
 TIMEOUT = datetime.timedelta(minutes=30)  # a collective waiting longer than this means a process is gone
 
@@ -72,14 +72,14 @@ def join(device: torch.device) -> Group:
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         local_rank = int(os.environ.get("LOCAL_RANK", rank))
     except (KeyError, ValueError) as e:
-        raise VaelabError(f"WORLD_SIZE is set but the distributed environment is incomplete ({e}): "
+        raise ResourceError(f"WORLD_SIZE is set but the distributed environment is incomplete ({e}): "
                           "start with torchrun or vaelab train --nproc N") from None
     backend = "nccl" if device.type == "cuda" else "gloo"
     if not dist.is_initialized():
         try:
             dist.init_process_group(backend, timeout=TIMEOUT)
         except (RuntimeError, ValueError) as e:
-            raise VaelabError(f"cannot join the {world} training processes ({backend}): "
+            raise ResourceError(f"cannot join the {world} training processes ({backend}): "
                               f"{str(e).splitlines()[0]}") from None
     return Group(rank, world, local_rank)
 
@@ -93,7 +93,7 @@ def process_device(device: torch.device, group: Group) -> torch.device:
     """Each process on one GPU (its local rank's); processes on CPU share it."""
     if device.type == "cuda" and group.distributed:
         if group.local_rank >= torch.cuda.device_count():
-            raise VaelabError(f"process {group.local_rank} on this machine has no GPU of its own "
+            raise ResourceError(f"process {group.local_rank} on this machine has no GPU of its own "
                               f"({torch.cuda.device_count()} visible); use at most that many processes")
         torch.cuda.set_device(group.local_rank)
         return torch.device("cuda", group.local_rank)

@@ -1,11 +1,10 @@
 """The training loop: Adam, KL warm-up, clipping, a NaN guard, validation, best weights, resume.
 
-It knows nothing of a model beyond `model(x, beta=, generator=) -> LossTerms`, and nothing of
-the tools that will read the run folder it writes.
+It knows nothing of a network beyond `network(x, beta=, generator=, cond=, dataset_size=) ->
+LossTerms`, and nothing of the tools that will read the run folder it writes (through `Run`).
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -16,61 +15,19 @@ import torch
 from torch import Tensor
 
 from ..config import RunConfig
-from ..data.datasets import Splits, binarize_levels, byte_levels, presented
-from ..errors import TrainingDiverged, VaelabError
-from ..metrics.active_units import active_units
+from ..data import Splits, binarize_levels, byte_levels, presented
+from ..errors import ResourceError, TrainingDiverged
+from ..model import Model
 from ..models import VAE
 from ..objectives import warmup_beta
 from ..progress import progress_bar
+from ..run import Run
 from ..shard import batch_shard
-from .checkpoint import atomic_write_text, load_checkpoint, load_weights, save_checkpoint, save_weights
-from .distributed import SINGLE, Group, join, process_device
-from .run import (CHECKPOINT, METRICS, STANDARDIZATION, VOCABULARY, WEIGHTS, discard_unfinished_run,
-                  prepare_run_dir)
+from .checks import check_data_fits, pick_device
+from .distributed import Group, join, process_device
+from .validation import shard_of, validation_loss
 
 CHECK_EVERY = 50  # steps between host synchronisations (progress bar and NaN check)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise VaelabError("--device cuda was asked for, but no CUDA device is available")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
-def check_data_fits(config: RunConfig, data: Splits) -> None:
-    """Refuse what would train on nonsense, before anything is written."""
-    n = len(data.train)
-    if config.train.batch_size > n:
-        raise VaelabError(f"batch size {config.train.batch_size} is larger than the training set ({n} examples)")
-    if tuple(config.model.shape) != data.shape:
-        raise VaelabError(f"the model expects examples of shape {config.model.shape}, the data has {data.shape}")
-    from ..registry import likelihoods
-
-    if config.model.sequence and config.data.binarize != "none":
-        raise VaelabError("a sequence model reads token ids, which are not binarized: use binarize none")
-    if config.data.binarize == "dynamic" and len(data.train) and (data.train.min() < 0 or data.train.max() > 1):
-        raise VaelabError("dynamic binarization draws pixels from probabilities in [0, 1], and this data has "
-                          f"values in {float(data.train.min()):.3g}..{float(data.train.max()):.3g}; "
-                          "use --binarize none (tables: with --likelihood gaussian-learned)")
-    if likelihoods.get(config.model.likelihood).needs_binary_data and config.data.binarize != "dynamic":
-        if not config.data.allow_grey_bernoulli and not data.is_binary():
-            raise VaelabError(
-                "a Bernoulli likelihood on grey-level pixels is not a likelihood; use --binarize dynamic, "
-                "--likelihood cbernoulli or gaussian, or --allow-grey-bernoulli if you mean it")
-    if config.data.contrast != "none" and not config.model.likelihood.startswith("gaussian"):
-        raise VaelabError(f"--contrast {config.data.contrast} takes pixels out of [0, 1], which a "
-                          f"{config.model.likelihood} likelihood cannot model: use a Gaussian likelihood")
-    classes = config.model.classes
-    if classes:
-        for split in ("train", "val"):
-            x, y = data.split(split)
-            if y is None and len(x):
-                raise VaelabError(f"a conditional VAE needs labels, and this data's {split} split has none")
-            if y is not None and len(y) and (int(y.min()) < 0 or int(y.max()) >= classes):
-                raise VaelabError(f"a conditional VAE with {classes} classes needs labels 0..{classes - 1}; "
-                                  f"the {split} split has {int(y.min())}..{int(y.max())}")
 
 
 # Adam moves every weight by about lr per step whatever the scale of its gradient, and a learned
@@ -91,41 +48,6 @@ def parameter_groups(model: VAE, lr: float) -> list[dict]:
     return [{"params": rest}, {"params": noise, "lr": lr * NOISE_LR_SCALE}]
 
 
-def shard_of(group: Group, n: int) -> tuple[int, int, float]:
-    """Rows start:stop of an n-row batch this process computes, and their share of the batch.
-
-    A process whose share is empty (fewer rows than processes) computes the last row with share 0:
-    it must still take part in the step's collectives and draw what the others draw."""
-    start, stop = group.rows(n)
-    return (start, stop, (stop - start) / n) if stop > start else (n - 1, n, 0.0)
-
-
-@torch.no_grad()
-def validation_loss(model: VAE, x: Tensor, config: RunConfig, batch_size: int = 1000,
-                    cond: Tensor | None = None, group: Group = SINGLE) -> dict[str, float]:
-    """Negative ELBO on held-out data, one posterior sample from a fixed seed, so epochs compare.
-
-    With several processes each computes its shard of every batch; the sums are reduced."""
-    model.eval()
-    g = torch.Generator(device=x.device).manual_seed(config.train.seed + 1)
-    totals = torch.zeros(3, dtype=torch.float64, device=x.device)
-    mus = torch.zeros(len(x), config.model.latent_dim, device=x.device)  # rows of other processes stay 0
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
-        start, stop, share = shard_of(group, len(xb))
-        with batch_shard(start, stop, len(xb)):
-            t = model(xb[start:stop], generator=g, cond=cond[i + start:i + stop] if cond is not None else None)
-        totals += torch.stack([t.loss, t.recon, t.reg]).double() * (share * len(xb))
-        if share:
-            mus[i + start:i + stop] = t.mu
-    model.train()
-    loss, recon, reg = (group.sum(totals) / len(x)).tolist()
-    record = {"val_loss": loss, "val_recon": recon, "val_reg": reg}
-    if config.model.stochastic and len(x) > 1:
-        record["val_active_units"] = active_units(group.sum(mus))
-    return record
-
-
 class Trainer:
     """One training run. Under torchrun (or `vaelab train --nproc N`) every process builds one; they
     join the process group from the environment, or the `group` given, and only rank 0 writes."""
@@ -142,13 +64,12 @@ class Trainer:
         if not self.group.main:
             self.log = lambda msg: None
         self.creates_run_dir = self.group.main and out is not None and not resume and not Path(out).exists()
-        self.out = self._prepare_run_dir(out, resume)
+        self.run = self._prepare_run(out, resume)
 
         torch.manual_seed(config.train.seed)  # weight initialisation
-        self.model = VAE(config.model).to(self.device)
-        self.model.dataset_size = len(data.train)
+        self.network = VAE(config.model).to(self.device)
         fused = self.device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.Adam(parameter_groups(self.model, config.train.lr), lr=config.train.lr,
+        self.optimizer = torch.optim.Adam(parameter_groups(self.network, config.train.lr), lr=config.train.lr,
                                           fused=fused)
         self.generator = torch.Generator(device=self.device).manual_seed(config.train.seed)
         self.x_train = data.train.to(self.device)
@@ -157,42 +78,41 @@ class Trainer:
         self.train_levels = byte_levels(self.x_train) if config.data.binarize == "dynamic" else None
         self.x_val = presented(data.val.to(self.device), config.data.binarize)
         # A conditional model's one-hot labels, made once (checked above), so a step never syncs to check them.
-        conditional = config.model.classes > 0
-        self.c_train = self.model.condition(data.train_labels) if conditional else None
-        self.c_val = self.model.condition(data.val_labels) if conditional and len(data.val) else None
+        one_hot = lambda y: self.network.one_hot(y.to(self.device))  # noqa: E731
+        self.c_train = one_hot(data.train_labels) if config.model.conditional else None
+        self.c_val = one_hot(data.val_labels) if config.model.conditional and len(data.val) else None
         self.state: dict[str, Any] = {"epoch": 0, "step": 0, "best_val": None, "best_epoch": None}
         self.best_state: dict[str, Tensor] | None = None  # the kept weights, once this process has seen them
         if resume:
-            self.state = load_checkpoint(self.out / CHECKPOINT, self.model, self.optimizer, self.generator)
-            if self.group.main:
-                self._trim_metrics()
+            self.state = self.run.load_checkpoint(self.network, self.optimizer, self.generator)
+            if self.group.main:  # drop metric lines of epochs the checkpoint does not hold (killed in between)
+                self.run.trim_metrics(self.state["epoch"])
         self.step_model = self._step_model()
 
-    def _prepare_run_dir(self, out: str | Path | None, resume: bool) -> Path | None:
-        """Rank 0 checks and writes the run folder; every process learns whether that worked."""
+    def _prepare_run(self, out: str | Path | None, resume: bool) -> Run | None:
+        """Rank 0 makes (or, resuming, updates) the run folder; every process learns whether that worked."""
         if out is None:
             return None
-        problem = None
+        run, problem = Run(out, self.config), None
         if self.group.main:
             try:
-                prepare_run_dir(out, self.config, resume)
-                data = self.data
-                if data.standardization is not None and not resume:
-                    # a table's column statistics: what new rows must be scaled by before the model sees them
-                    atomic_write_text(Path(out) / STANDARDIZATION, json.dumps(data.standardization, indent=2) + "\n")
-                if data.vocabulary is not None and not resume:
-                    atomic_write_text(Path(out) / VOCABULARY, data.vocabulary)  # token ids mean nothing without it
-            except VaelabError as e:
+                if resume:
+                    run.require_checkpoint()
+                    run.save_config()  # what may change on resume (epochs, device, precision) is recorded
+                else:
+                    run = Run.create(out, self.config, standardization=self.data.standardization,
+                                     vocabulary=self.data.vocabulary)
+            except Exception as e:  # noqa: BLE001  any failure must reach the other processes, or they wait
                 problem = e
         if not self.group.all_ok(problem is None, self.device):
-            raise problem or VaelabError("stopped: the first training process could not prepare the run folder")
-        return Path(out)
+            raise problem or ResourceError("stopped: the first training process could not prepare the run folder")
+        return run
 
     def _step_model(self) -> torch.nn.Module:
         """What the training step calls: the model, wrapped for gradient averaging and compiled as asked.
 
         Built after a resume has loaded the checkpoint, so every process starts from the same weights."""
-        step_model: torch.nn.Module = self.model
+        step_model: torch.nn.Module = self.network
         if self.group.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -200,7 +120,7 @@ class Trainer:
             # of a model whose output is a dataclass (LossTerms); tests/test_distributed.py checks.
             # gradient_as_bucket_view: gradients live in DDP's communication buckets, saving a copy per step
             step_model = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                self.network, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 gradient_as_bucket_view=True)
         if self.config.train.compile:
             step_model = torch.compile(step_model)
@@ -212,14 +132,6 @@ class Trainer:
         return precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
 
     # --- bookkeeping ---------------------------------------------------------------------------
-    def _trim_metrics(self) -> None:
-        """Drop metric lines of epochs the checkpoint does not hold (killed between the two writes)."""
-        path = self.out / METRICS
-        if path.exists():
-            lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-            kept = [ln for ln in lines if json.loads(ln)["epoch"] <= self.state["epoch"]]
-            atomic_write_text(path, "".join(ln + "\n" for ln in kept))
-
     @torch.no_grad()
     def _flush_subnormal_moments(self) -> None:
         """Zero Adam moments that have decayed into float32's subnormal range.
@@ -239,7 +151,7 @@ class Trainer:
                     moment.masked_fill_(moment.abs() < tiny, 0.0)
 
     def _weights_finite(self) -> bool:
-        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        return all(bool(torch.isfinite(p).all()) for p in self.network.parameters())
 
     def _diverged(self, losses: Tensor, first_step: int, epoch: int) -> None:
         bad = (~torch.isfinite(losses)).nonzero()
@@ -268,15 +180,15 @@ class Trainer:
         for epoch in range(self.state["epoch"] + 1, self.config.train.epochs + 1):
             self._end_epoch(epoch, self.train_epoch(epoch))
         self._restore_kept_weights()
-        return self.model
+        return self.network
 
     def _restore_kept_weights(self) -> None:
         if self.state["best_epoch"] in (None, self.state["epoch"]):
             return  # the last epoch is the kept one (or nothing was kept): the model already holds it
         if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        elif self.out is not None:  # resumed after the best epoch: the run folder holds it
-            load_weights(self.model, self.out / WEIGHTS)
+            self.network.load_state_dict(self.best_state)
+        elif self.run is not None:  # resumed after the best epoch: the run folder holds it
+            self.run.load_weights(self.network)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the shuffled training set. Returns the epoch's mean loss terms and its seconds."""
@@ -284,7 +196,7 @@ class Trainer:
         n = len(self.x_train)
         steps = math.ceil(n / cfg.batch_size)
         warmup_steps = int(round(cfg.kl_warmup * steps))
-        self.model.train()
+        self.network.train()
         # Per step: this process's loss, recon, reg (batch means of its rows) and its rows' count.
         # Weighted by the counts and summed over processes, they give the global batch's means.
         terms_log = torch.zeros(steps, 3, device=self.device)  # read rarely: only at checks
@@ -303,14 +215,14 @@ class Trainer:
             with batch_shard(first, stop, rows[i]), \
                     torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast_bf16):
                 x = self._training_batch(idx)
-                terms = self.step_model(x, beta=beta, generator=self.generator, cond=cond)
+                terms = self.step_model(x, beta=beta, generator=self.generator, cond=cond, dataset_size=n)
             self.optimizer.zero_grad(set_to_none=True)
             # DDP averages gradients over processes; weighting each by its share of the batch (times
             # the world size) makes that average the gradient of the whole batch's mean loss.
             weight = share * self.group.world
             (terms.loss if weight == 1 else terms.loss * weight).backward()
             if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
+                torch.nn.utils.clip_grad_norm_(self.network.parameters(), cfg.grad_clip, foreach=True)
             self.optimizer.step()
             terms_log[i] = torch.stack([terms.loss, terms.recon, terms.reg]).detach().float()
             if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:  # the only host synchronisation
@@ -339,21 +251,21 @@ class Trainer:
                   "processes": self.group.world}
         best = False
         if len(self.x_val):
-            record.update(validation_loss(self.model, self.x_val, self.config, cond=self.c_val, group=self.group))
+            record.update(validation_loss(self.network, self.x_val, self.config, cond=self.c_val, group=self.group,
+                                          dataset_size=len(self.x_train)))
             best = self.state["best_val"] is None or record["val_loss"] < self.state["best_val"]
         else:
             best = True  # no validation split: keep the latest weights
         self.state["epoch"] = epoch
         if best:
             self.state["best_val"], self.state["best_epoch"] = record.get("val_loss"), epoch
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best_state = {k: v.detach().clone() for k, v in self.network.state_dict().items()}
         record["best"] = best
-        if self.out is not None and self.group.main:
+        if self.run is not None and self.group.main:
             if best:
-                save_weights(self.model, self.out / WEIGHTS, metadata={"epoch": str(epoch)})
-            save_checkpoint(self.out / CHECKPOINT, self.model, self.optimizer, self.generator, self.state)
-            with open(self.out / METRICS, "a") as f:
-                f.write(json.dumps(record) + "\n")
+                self.run.save_weights(self.network, epoch)
+            self.run.save_checkpoint(self.network, self.optimizer, self.generator, self.state)
+            self.run.append_metrics(record)
         val = f"  val {record['val_loss']:.2f}" if "val_loss" in record else ""
         if "val_active_units" in record:
             val += f"  active {record['val_active_units']}/{self.config.model.latent_dim}"
@@ -362,15 +274,14 @@ class Trainer:
                  + ("  *best" if best else ""))
 
 
-
-
-def fit(config: RunConfig, data: Splits, out: str | Path | None = None, *, resume: bool = False,
-        progress: bool = True) -> VAE:
-    """Train a model on in-memory splits; with `out`, write a run folder (config, weights, metrics)."""
+def train(config: RunConfig, data: Splits, out: str | Path | None = None, *, resume: bool = False,
+          progress: bool = True) -> Model:
+    """Train on in-memory splits; with `out`, write (or with `resume`, continue) a run folder there."""
     trainer = Trainer(config, data, out, resume=resume, progress=progress)  # bad input raises before any write
     try:
-        return trainer.fit()
+        network = trainer.fit()
     except BaseException:
         if trainer.creates_run_dir:
-            discard_unfinished_run(out)  # a run that never finished an epoch leaves no folder behind
+            trainer.run.discard_if_unfinished()  # a run that never finished an epoch leaves no folder behind
         raise
+    return Model(network, config, trainer.run)

@@ -4,28 +4,27 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from .errors import VaelabError
+from ..errors import InputError, ResourceError
+from .options import add_run_argument
 
-EPILOGS = {
-    "serve": """examples:
+EXAMPLES = """examples:
   vaelab serve runs/demo                      # open the printed http://127.0.0.1:8000/ ; API docs at /docs
   vaelab serve runs/demo --port 0             # any free port (printed)
   vaelab serve runs/cvae-8 --examples 2000    # fewer test examples on the map, faster start
-  vaelab serve runs/demo --host 0.0.0.0       # reachable from other machines: anyone who can reach it can use it""",
-}
+  vaelab serve runs/demo --host 0.0.0.0       # reachable from other machines: anyone who can reach it can use it"""
 
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 
-def add_commands(command) -> None:
-    s = command("serve", "Explore a run's latent space in the browser: sliders, sampling, interpolation, "
-                         "attribute vectors and a map of the test examples, with a JSON API.")
-    s.add_argument("run", help="run folder (of images)")
+def register(commands) -> None:
+    s = commands.add("serve", "Explore a run's latent space in the browser: sliders, sampling, interpolation, "
+                              "attribute vectors and a map of the test examples, with a JSON API.", EXAMPLES, run)
+    add_run_argument(s)
     s.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
-    s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    s.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
     s.add_argument("--examples", type=int, default=10_000,
-                   help="test examples encoded for the map and the example pickers (default 10000)")
+                   help="test examples encoded for the map and the example pickers")
 
 
 def is_loopback(host: str) -> bool:
@@ -44,14 +43,14 @@ def bind(host: str, port: int) -> socket.socket:
                                                               flags=socket.AI_PASSIVE)[0]
         sock = socket.socket(family, kind, proto)
     except (OSError, UnicodeError) as e:
-        raise VaelabError(f"cannot listen on {host}:{port}: {e}") from None
+        raise ResourceError(f"cannot listen on {host}:{port}: {e}") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(128)  # from here on connections wait in the queue, so the URL works once it is printed
     except OSError as e:
         sock.close()
-        raise VaelabError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        raise ResourceError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     return sock
 
 
@@ -60,22 +59,22 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-def cmd_serve(args) -> int:
+def run(args) -> int:
     import torch
     import uvicorn
 
-    from .serve import create_app
+    from ..serve import create_app
 
     if not 0 <= args.port <= 65535:
-        raise VaelabError(f"--port must be between 0 and 65535, got {args.port}")
+        raise InputError(f"--port must be between 0 and 65535, got {args.port}")
     if args.examples < 1:
-        raise VaelabError(f"--examples must be at least 1, got {args.examples}")
+        raise InputError(f"--examples must be at least 1, got {args.examples}")
     # One thread per request: requests run side by side on the server's thread pool, and a small
     # decoder gains nothing from splitting one image over cores that the other requests need.
     torch.set_num_threads(1)
     sock = bind(args.host, args.port)
     try:
-        app = create_app(args.run, max_examples=args.examples,
+        app = create_app(args.run, max_examples=args.examples, data=args.data,
                          allowed_hosts=LOOPBACK_NAMES if is_loopback(args.host) else None)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         url = url_of(sock)
@@ -92,5 +91,3 @@ def cmd_serve(args) -> int:
     print("stopped", flush=True)
     return 0
 
-
-COMMANDS = {"serve": cmd_serve}

@@ -28,9 +28,11 @@ from pathlib import Path
 import torch
 
 from ..config import DataConfig
-from ..errors import InputError
+from ..data import Splits
+from ..errors import InputError, ResourceError
 from ..registry import datasets
-from .datasets import Splits
+from .chem import canonical_many
+from .tokens import Vocabulary, longest, tokenize
 
 MOSES_FILES = ("train", "test", "test_scaffolds")
 MOSES_TEST_SIZE = 10_000
@@ -44,10 +46,10 @@ def moses_path(name: str) -> Path:
         raise InputError(f"unknown MOSES set {name!r}; choose one of: {', '.join(MOSES_FILES)}")
     spec = importlib.util.find_spec("moses")
     if spec is None or not spec.submodule_search_locations:
-        raise InputError("the MOSES data ship in the `molsets` wheel: pip install --no-deps molsets==0.3.1")
+        raise ResourceError("the MOSES data ship in the `molsets` wheel: pip install --no-deps molsets==0.3.1")
     path = Path(next(iter(spec.submodule_search_locations))) / "dataset" / "data" / f"{name}.csv.gz"
     if not path.is_file():
-        raise InputError(f"the molsets package has no {path.name}; reinstall it with pip install --no-deps molsets")
+        raise ResourceError(f"the molsets package has no {path.name}; reinstall it with pip install --no-deps molsets")
     return path
 
 
@@ -55,7 +57,7 @@ def read_smiles_lines(path: str | Path, limit: int | None = None) -> list[tuple[
     """(line number, SMILES) for each non-empty line of a .smi/.csv file (optionally gzipped), in file order."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"no such SMILES file: {path}")
+        raise ResourceError(f"no such SMILES file: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
     is_csv = ".csv" in path.suffixes
     out: list[tuple[int, str]] = []
@@ -71,14 +73,14 @@ def read_smiles_lines(path: str | Path, limit: int | None = None) -> list[tuple[
                     column = next(i for i, name in enumerate(lowered) if name in SMILES_HEADERS)
                     continue
                 if column >= len(row):
-                    raise InputError(f"{path}: line {number} has no column {column + 1}")
+                    raise ResourceError(f"{path}: line {number} has no column {column + 1}")
                 out.append((number, row[column].strip()))
                 if limit is not None and len(out) >= limit:
                     break
     except (UnicodeDecodeError, OSError, EOFError, csv.Error) as e:
-        raise InputError(f"cannot read {path} as a SMILES file: {e}") from None
+        raise ResourceError(f"cannot read {path} as a SMILES file: {e}") from None
     if not out:
-        raise InputError(f"{path} holds no SMILES")
+        raise ResourceError(f"{path} holds no SMILES")
     return out
 
 
@@ -91,14 +93,12 @@ def _is_header(row: list[str]) -> bool:
 
 def canonical_lines(lines: list[tuple[int, str]], source: str, skip_invalid: bool) -> list[str]:
     """Canonical SMILES of each line; invalid lines are an error naming the first, or dropped."""
-    from ..mol.chem import canonical_many
-
     canon = canonical_many(s for _, s in lines)
     bad = [(number, text) for (number, text), c in zip(lines, canon) if c is None]
     if bad and len(bad) == len(lines):
-        raise InputError(f"{source}: none of the {len(lines)} SMILES is a valid molecule (line {bad[0][0]}: {bad[0][1]!r})")
+        raise ResourceError(f"{source}: none of the {len(lines)} SMILES is a valid molecule (line {bad[0][0]}: {bad[0][1]!r})")
     if bad and not skip_invalid:
-        raise InputError(f"{source}: {len(bad)} of {len(lines)} SMILES are not valid molecules, the first on line "
+        raise ResourceError(f"{source}: {len(bad)} of {len(lines)} SMILES are not valid molecules, the first on line "
                          f"{bad[0][0]}: {bad[0][1]!r}; fix them or pass --skip-invalid")
     if bad:
         print(f"{source}: skipped {len(bad)} invalid SMILES of {len(lines)} (first on line {bad[0][0]})",
@@ -114,8 +114,6 @@ def load_moses_file(name: str, limit: int | None = None) -> list[str]:
 
 def molecule_splits(texts: dict[str, list[str]], representation: str, name: str) -> Splits:
     """Token-id rows for canonical SMILES per split, with the vocabulary built from all of them."""
-    from ..mol.tokens import Vocabulary, longest, tokenize
-
     tokens = {split: [tokenize(s, representation) for s in smiles] for split, smiles in texts.items()}
     everything = [t for split in ("train", "val", "test") for t in tokens[split]]
     vocabulary = Vocabulary.build(everything, representation)
@@ -123,7 +121,7 @@ def molecule_splits(texts: dict[str, list[str]], representation: str, name: str)
     rows = {split: vocabulary.encode(tokens[split], max_len) if tokens[split]
             else torch.zeros(0, max_len, dtype=torch.long) for split in ("train", "val", "test")}
     return Splits(rows["train"], rows["val"], rows["test"], name=name, texts=texts,
-                  vocabulary=vocabulary.to_json())
+                  vocabulary=vocabulary.to_json(), vocab_size=len(vocabulary))
 
 
 @datasets.register("moses")
@@ -139,7 +137,7 @@ def moses_splits(config: DataConfig) -> Splits:
 def smiles_file_splits(config: DataConfig) -> Splits:
     smiles = canonical_lines(read_smiles_lines(config.path, config.limit), str(config.path), config.skip_invalid)
     if len(smiles) < 3:
-        raise InputError(f"{config.path}: {len(smiles)} valid molecules; training, validation and test need one each")
+        raise ResourceError(f"{config.path}: {len(smiles)} valid molecules; training, validation and test need one each")
     n_test = max(1, min(FILE_TEST_MAX, int(len(smiles) * FILE_TEST_SHARE)))
     pool = smiles[:len(smiles) - n_test]
     n_val = max(1, min(config.val_size, len(pool) // 10)) if config.val_size else 0

@@ -1,0 +1,106 @@
+"""Files, written atomically and read defensively; tensors in safetensors (no pickle anywhere).
+
+Every file vaelab writes goes through `atomic_path`: the content is written to a temporary file
+beside the target and renamed over it only when complete, so a killed process never leaves a
+half-written file under the real name. Every file vaelab reads may have been damaged or written by
+someone else: the readers turn any failure into one `ResourceError` naming the path.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .errors import ResourceError
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: mkstemp makes 0600 files, but outputs should be as readable as any file
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it over `target` only if the block succeeds."""
+    target = Path(target)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as e:
+        raise ResourceError(f"cannot write {target}: {e.strerror or e}") from None
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(target: str | Path, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(target: str | Path, value: Any) -> None:
+    """`value` as indented JSON with a final newline, atomically."""
+    atomic_write_text(target, json.dumps(value, indent=2) + "\n")
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """The decoded content of a JSON file; a missing, unreadable or malformed file is a ResourceError."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResourceError(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResourceError(f"{path} is not a readable {what} ({e})") from None
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Tensors (moved to the CPU, made contiguous) as one safetensors file, atomically."""
+    state = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
+
+
+def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise ResourceError(f"{path} not found")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ResourceError(f"{path} is corrupt or not a safetensors file ({e})") from None
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata stored in a safetensors file's header (empty when it has none)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ResourceError(f"{path} is missing or not a safetensors file ({e})") from None
+
+
+def save_weights(module: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    save_tensors(module.state_dict(), path, metadata)
+
+
+def load_weights(module: nn.Module, path: str | Path) -> None:
+    """Load a safetensors file into `module`, refusing one whose tensors do not fit it exactly."""
+    load_state(module, read_tensors(path), path)
+
+
+def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ResourceError(f"{path} does not fit this run's config.json: {str(e).splitlines()[0]}") from None

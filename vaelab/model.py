@@ -1,0 +1,166 @@
+"""`Model`: a trained VAE as users call it, over the pure network of `vaelab.models`.
+
+    model = vaelab.load("runs/demo")
+    mu, logvar = model.encode(images)          # (B, L) each; numpy in, numpy out
+    images = model.decode(mu)                  # the mean of p(x|z): pixel probabilities for Bernoulli
+    grid = model.sample(16, temperature=0.8, generator=0)
+
+It accepts tensors or numpy arrays of any shape that reshapes to (B, *shape), checks labels
+against a conditional model's classes, and runs without gradients. The network itself is
+`model.network` (what training, export and the metrics use).
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .config import RunConfig
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .models import VAE
+    from .run import Run
+
+
+def as_generator(generator: torch.Generator | int | None, device: str | torch.device = "cpu"):
+    """A torch.Generator from a seed (or None, or a generator as it is)."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    return torch.Generator(device=device).manual_seed(int(generator))
+
+
+class Model:
+    def __init__(self, network: "VAE", config: RunConfig, run: "Run | None" = None):
+        self.network, self.config, self.run = network.eval(), config, run
+
+    def __repr__(self) -> str:
+        c = self.config.model
+        where = f", run={str(self.run.path)!r}" if self.run is not None else ""
+        return f"Model({c.arch}, latent_dim={c.latent_dim}, shape={tuple(c.shape)}, likelihood={c.likelihood}{where})"
+
+    # --- facts ----------------------------------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return self.config.model.latent_dim
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.config.model.shape)
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.model.num_classes
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    @property
+    def stochastic(self) -> bool:
+        """A VAE (a posterior with variance) rather than an autoencoder (a point code)."""
+        return self.network.regularizer.stochastic
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.parameters()).device
+
+    def to(self, device: str | torch.device) -> "Model":
+        self.network.to(device)
+        return self
+
+    # --- inputs -----------------------------------------------------------------------------------------
+    def batch(self, x: Any) -> Tensor:
+        """Examples as the network takes them: float32 (B, *shape) on the model's device."""
+        x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        size = math.prod(self.shape)
+        n = x.numel() // size
+        if n == 0 or n * size != x.numel():
+            raise InputError(f"expected examples of shape {self.shape}, got an array of shape {tuple(x.shape)}", "x")
+        return x.reshape(n, *self.shape)
+
+    def condition(self, y: Any, n: int | None = None) -> Tensor | None:
+        """Labels (B,) (or one label for all n examples) -> the one-hot a conditional model takes; None otherwise."""
+        if not self.conditional:
+            if y is not None:
+                raise InputError("this model is not conditional: it takes no label", "y")
+            return None
+        if y is None:
+            raise InputError(f"this conditional model needs a label (0..{self.num_classes - 1}) per example", "y")
+        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
+        if n is not None and len(y) == 1 and n > 1:
+            y = y.expand(n)
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+            raise InputError(f"labels must lie in 0..{self.num_classes - 1}, got {y.min().item()}..{y.max().item()}",
+                             "y")
+        return self.network.one_hot(y)
+
+    # --- the model ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, x: Any, y: Any = None) -> tuple[Tensor, Tensor]:
+        """x (B, *shape), or anything that reshapes to it -> (mu, logvar), each (B, latent_dim).
+        An autoencoder's logvar is -inf (a point code)."""
+        xb = self.batch(x)
+        qz = self.network.posterior(xb, self.condition(y, len(xb)))
+        return _like(qz.mu, x), _like(qz.logvar, x)
+
+    @torch.no_grad()
+    def decode(self, z: Any, y: Any = None) -> Tensor:
+        """z (B, latent_dim) -> the mean of p(x|z), (B, *shape); for Bernoulli pixels, their probabilities."""
+        zb = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        zb = zb[None] if zb.dim() == 1 else zb
+        if zb.dim() != 2 or zb.shape[-1] != self.latent_dim:
+            raise InputError(f"expected latents of shape (B, {self.latent_dim}), got {tuple(zb.shape)}", "z")
+        return _like(self.network.px(zb, self.condition(y, len(zb))).mean, z)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | int | None = None,
+               y: Any = None) -> Tensor:
+        """Decode n draws z ~ N(0, temperature^2 I): (n, *shape). `generator` may be a seed; a conditional
+        model needs labels y (or one for all)."""
+        if n < 1:
+            raise InputError(f"the number of samples must be at least 1, got {n}", "n")
+        generator = as_generator(generator)
+        where = generator.device if generator is not None else self.device
+        z = torch.randn((n, self.latent_dim), generator=generator, device=where) * temperature
+        return self.decode(z.to(self.device), y)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Any, y: Any = None) -> Tensor:
+        """Decode the posterior mean of each example: (B, *shape)."""
+        mu, _ = self.encode(torch.as_tensor(x), y)
+        return _like(self.decode(mu, y), x)
+
+    @torch.no_grad()
+    def encode_all(self, x: Any, y: Any = None, batch_size: int = 500) -> tuple[Tensor, Tensor]:
+        """`encode` over many examples in batches: (mu, logvar), each (N, latent_dim), on the CPU.
+        Labels reach a conditional model only."""
+        x = torch.as_tensor(x)
+        y = torch.as_tensor(y) if y is not None and self.conditional else None
+        mus, logvars = [], []
+        for i in range(0, len(x), batch_size):
+            mu, logvar = self.encode(x[i:i + batch_size], y[i:i + batch_size] if y is not None else None)
+            mus.append(mu.cpu())
+            logvars.append(logvar.cpu())
+        if not mus:
+            empty = torch.zeros(0, self.latent_dim)
+            return empty, empty.clone()
+        return torch.cat(mus), torch.cat(logvars)
+
+    def encode_split(self, split: str = "test", data: str | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(mu, logvar, labels) of every example of a split of the run's data (or of `data`, a spec)."""
+        if self.run is None:
+            raise InputError("this model has no run folder, so no data of its own: encode arrays with encode_all")
+        x, y = self.run.data(data).split(split)
+        if self.conditional and y is None:
+            raise InputError("this run is conditional and the data has no labels to condition on", "data")
+        mu, logvar = self.encode_all(x, y)
+        return mu, logvar, y
+
+
+def _like(t: Tensor, reference: Any) -> Any:
+    """numpy in, numpy out: the result as the caller's input type."""
+    return t.cpu().numpy() if isinstance(reference, np.ndarray) else t

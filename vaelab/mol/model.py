@@ -1,0 +1,154 @@
+"""`MoleculeModel`: a trained molecule VAE as users call it, SMILES in and SMILES out.
+
+    model = vaelab.load("runs/mol")                      # a run trained on --data moses or FILE.smi
+    mu, logvar = model.encode(["CCO", "c1ccccc1"])        # (2, latent_dim) each
+    molecules = model.sample(100, temperature=1.0)       # SMILES strings
+
+The network is the ordinary vaelab VAE (GRU encoder and decoder, vaelab.nets.gru); this class
+translates between molecules and token ids, in batches, as `vaelab.Model` does for images.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from ..config import RunConfig
+from ..errors import InputError, ResourceError
+from ..model import as_generator
+from .chem import canonical
+from .tokens import Vocabulary, detokenize, tokenize
+
+if TYPE_CHECKING:
+    from ..run import Run
+
+DECODE_BATCH = 1000  # latents decoded per pass
+
+
+class MoleculeModel:
+    conditional = False  # a molecule model takes no labels
+
+    def __init__(self, network, config: RunConfig, vocabulary: Vocabulary, run: "Run | None" = None):
+        if not config.model.reads_tokens:
+            raise InputError("this is not a molecule model (train one with vaelab train --data moses or FILE.smi)")
+        self.network, self.config, self.vocabulary, self.run = network.eval(), config, vocabulary, run
+
+    @classmethod
+    def from_run(cls, run: "Run", device: str | torch.device = "cpu") -> "MoleculeModel":
+        if not run.config.model.reads_tokens:
+            raise InputError(f"{run.path} is not a molecule run (no sequence model); train one with "
+                             "vaelab train --data moses or FILE.smi")
+        path = run.artifact("vocabulary")
+        if not path.is_file():
+            raise ResourceError(f"{run.path} has no {path.name}: without it the model's token ids mean nothing")
+        return cls(run.network(device), run.config, Vocabulary.from_json(path.read_text()), run)
+
+    def __repr__(self) -> str:
+        return (f"MoleculeModel({self.representation}, latent_dim={self.latent_dim}, max_len={self.max_len}, "
+                f"tokens={len(self.vocabulary)})")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.parameters()).device
+
+    @property
+    def representation(self) -> str:
+        return self.vocabulary.representation
+
+    @property
+    def max_len(self) -> int:
+        return self.config.model.shape[0]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.model.latent_dim
+
+    # --- molecules <-> token ids ---------------------------------------------------------------
+    def tokens(self, smiles: str) -> list[str]:
+        """The canonical molecule's tokens; a molecule RDKit cannot read or longer than the model's
+        maximum is an error that names it (an unknown token is refused by the vocabulary)."""
+        c = canonical(smiles)
+        if c is None:
+            raise InputError(f"not a valid molecule: {smiles!r}")
+        tokens = tokenize(c, self.representation)
+        if len(tokens) + 1 > self.max_len:
+            raise InputError(f"{smiles!r} is {len(tokens)} tokens long; this model reads at most {self.max_len - 1}")
+        return tokens
+
+    def ids(self, smiles: list[str]) -> Tensor:
+        """Token ids (N, max_len) of the molecules, each checked by `tokens`."""
+        return self.vocabulary.encode([self.tokens(s) for s in smiles], self.max_len).to(self.device)
+
+    def fits(self, smiles: str) -> bool:
+        """Whether the model can read this molecule: valid, short enough, every token known."""
+        try:
+            self.vocabulary.encode([self.tokens(smiles)], self.max_len)
+        except InputError:
+            return False
+        return True
+
+    def smiles(self, ids: Tensor) -> list[str]:
+        """Token ids -> SMILES as decoded (possibly not a valid molecule; '' when nothing decodes)."""
+        return [detokenize(t, self.representation) for t in self.vocabulary.decode(ids.cpu())]
+
+    # --- the model in molecule terms -----------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, smiles: list[str]) -> tuple[Tensor, Tensor]:
+        """(mu, logvar), each (N, L)."""
+        qz = self.network.posterior(self.ids(smiles))
+        return qz.mu, qz.logvar
+
+    @torch.no_grad()
+    def encode_all(self, smiles: list[str], batch_size: int = 1000) -> tuple[Tensor, Tensor]:
+        """`encode` over many molecules in batches: (mu, logvar), each (N, latent_dim)."""
+        parts = [self.encode(smiles[i:i + batch_size]) for i in range(0, len(smiles), batch_size)]
+        return torch.cat([mu for mu, _ in parts]), torch.cat([logvar for _, logvar in parts])
+
+    @torch.no_grad()
+    def decode(self, z: Tensor, temperature: float = 0.0, generator: torch.Generator | None = None) -> list[str]:
+        """Latents (N, L) -> SMILES; temperature 0 decodes greedily, > 0 samples each token."""
+        if temperature < 0:
+            raise InputError(f"temperature must be >= 0, got {temperature}")
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise InputError(f"expected latents of shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        out: list[str] = []
+        for i in range(0, len(z), DECODE_BATCH):
+            ids = self.network.decoder.generate(z[i:i + DECODE_BATCH], temperature, generator)
+            out += self.smiles(ids)
+        return out
+
+    def sample(self, n: int, temperature: float = 0.0, generator: torch.Generator | int | None = None) -> list[str]:
+        """n molecules decoded from z ~ N(0, I); `temperature` samples each token (0: greedy)."""
+        if n < 1:
+            raise InputError(f"the number of molecules must be at least 1, got {n}", "n")
+        generator = as_generator(generator)
+        z = torch.randn(n, self.latent_dim, generator=generator)
+        return self.decode(z, temperature, generator)
+
+    def interpolate(self, start: str, end: str, steps: int = 8) -> list[tuple[float, str]]:
+        """Greedy decodings of `steps` points on the straight line between two molecules' posterior
+        means, both ends included: (share of the way, SMILES as decoded) each."""
+        if steps < 2:
+            raise InputError(f"an interpolation needs at least 2 steps (both ends), got {steps}", "steps")
+        mu, _ = self.encode([start, end])
+        t = torch.linspace(0, 1, steps)[:, None]
+        return list(zip(t[:, 0].tolist(), self.decode((1 - t) * mu[0] + t * mu[1])))
+
+    def reconstruct(self, smiles: list[str]) -> list[str]:
+        """Greedy decoding of each molecule's posterior mean."""
+        mu, _ = self.encode(smiles)
+        return self.decode(mu)
+
+
+def reconstruction_accuracy(mvae: MoleculeModel, smiles: list[str], batch_size: int = 500) -> float:
+    """Share of molecules whose greedy decoding of the posterior mean is the same molecule (canonical
+    SMILES compared), the usual reconstruction figure of molecular VAEs."""
+    if not smiles:
+        raise InputError("no molecules to reconstruct")
+    hits = 0
+    for i in range(0, len(smiles), batch_size):
+        batch = smiles[i:i + batch_size]
+        hits += sum(canonical(r) == canonical(s) for r, s in zip(mvae.reconstruct(batch), batch))
+    return hits / len(smiles)

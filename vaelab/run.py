@@ -1,0 +1,223 @@
+"""`Run`: the one owner of a run folder. No other module spells the name of a file in it.
+
+    config.json             the full RunConfig, enough to rebuild the model and reload its data
+    model.safetensors       the weights with the best validation loss
+    checkpoint.safetensors  last weights, optimiser, RNG and counters, for --resume
+    metrics.jsonl           one JSON line per epoch
+    standardization.json    tables: the training columns' means and stds, applied to new rows
+    vocab.json              molecules: the tokens behind the model's ids
+    anomaly.json            `vaelab anomaly fit`: the score and its threshold
+    evaluation.json         `vaelab evaluate --save`: the test-set evaluation
+    property-NAME.*         `vaelab mol optimize`: a property head (weights and facts)
+    samples.png, ...        the default outputs of the commands that draw (`OUTPUTS`)
+
+    run = Run.open("runs/demo")
+    run.config.model.latent_dim; model = run.model(); splits = run.data(); run.metrics()
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import checkpoint_counters, load_checkpoint, save_checkpoint
+from .config import IN_MEMORY, DataConfig, RunConfig
+from .errors import InputError, ResourceError
+from .io import atomic_write_text, load_weights, read_json, save_weights, write_json
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+CHECKPOINT = "checkpoint.safetensors"
+METRICS = "metrics.jsonl"
+ARTIFACTS = {  # named JSON files a run may hold beside its weights
+    "standardization": "standardization.json",
+    "vocabulary": "vocab.json",
+    "anomaly": "anomaly.json",
+    "evaluation": "evaluation.json",
+}
+OUTPUTS = {  # where a command writes when not told otherwise
+    "samples": "samples.png", "reconstructions": "reconstructions.png", "interpolation": "interpolation.png",
+    "traversal": "traversal.png", "attribute": "attribute.png", "neighbors": "neighbors.png",
+    "map": "latent_map.png", "denoise": "denoise.png", "inpaint": "inpaint.png", "scores": "scores.csv",
+    "optimized": "optimized.csv", "export": "onnx",
+}
+
+
+class Run:
+    """A run folder and its config. `Run.open` an existing one; the trainer makes new ones with `Run.create`."""
+
+    def __init__(self, path: str | Path, config: RunConfig):
+        self.path, self.config = Path(path), config
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    # --- opening and creating -----------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path) -> "Run":
+        path = Path(path)
+        if not path.is_dir():
+            raise ResourceError(f"run folder not found: {path}")
+        if not (path / CONFIG).is_file():
+            raise ResourceError(f"{path} is not a vaelab run folder (no {CONFIG})")
+        try:
+            config = RunConfig.from_dict(read_json(path / CONFIG, "run config"))
+        except InputError as e:
+            raise ResourceError(f"{path / CONFIG} is not a usable run config: {e}") from None
+        return cls(path, config)
+
+    @classmethod
+    def create(cls, path: str | Path, config: RunConfig, *, standardization: dict | None = None,
+               vocabulary: str | None = None) -> "Run":
+        """A new run folder holding config.json and what the data needs saved beside the weights."""
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise InputError(f"run folder {path} already exists and is not empty; "
+                             "use --resume to continue it, or choose another --out", "out")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ResourceError(f"cannot create the run folder {path}: {e.strerror or e}") from None
+        run = cls(path, config)
+        run.save_config()
+        if standardization is not None:  # a table's column statistics: what new rows are scaled by
+            run.write_artifact("standardization", standardization)
+        if vocabulary is not None:  # token ids mean nothing without it
+            atomic_write_text(run.artifact("vocabulary"), vocabulary)
+        return run
+
+    def save_config(self) -> None:
+        atomic_write_text(self.path / CONFIG, self.config.to_json())
+
+    def discard_if_unfinished(self) -> None:
+        """Remove the folder if it holds no finished epoch: a run that failed first leaves nothing behind."""
+        if self.path.is_dir() and not self.has_checkpoint and not self.has_weights:
+            shutil.rmtree(self.path)
+
+    # --- the model ----------------------------------------------------------------------------------
+    def network(self, device: str | torch.device = "cpu"):
+        """The network with the kept weights (the best validation epoch's), in eval mode."""
+        from .models import VAE
+
+        path = self.path / WEIGHTS
+        if not path.is_file():
+            raise ResourceError(f"{self.path} has no {WEIGHTS}: the run has not finished an epoch")
+        network = VAE(self.config.model)
+        load_weights(network, path)
+        return network.to(device).eval()
+
+    def model(self, device: str | torch.device = "cpu"):
+        """The user-facing `vaelab.Model` over the kept weights."""
+        from .model import Model
+
+        return Model(self.network(device), self.config, run=self)
+
+    @property
+    def has_weights(self) -> bool:
+        return (self.path / WEIGHTS).is_file()
+
+    def save_weights(self, network: torch.nn.Module, epoch: int) -> None:
+        save_weights(network, self.path / WEIGHTS, metadata={"epoch": str(epoch)})
+
+    def load_weights(self, network: torch.nn.Module) -> None:
+        load_weights(network, self.path / WEIGHTS)
+
+    # --- the checkpoint -----------------------------------------------------------------------------
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT).is_file()
+
+    def require_checkpoint(self) -> None:
+        if not self.has_checkpoint:
+            raise ResourceError(f"cannot resume: {self.path / CHECKPOINT} not found")
+
+    def checkpoint_epoch(self) -> int:
+        """Epochs the checkpoint holds (0 without one)."""
+        return int(checkpoint_counters(self.path / CHECKPOINT)["epoch"]) if self.has_checkpoint else 0
+
+    def save_checkpoint(self, network, optimizer, generator, trainer_state: dict[str, Any]) -> None:
+        save_checkpoint(self.path / CHECKPOINT, network, optimizer, generator, trainer_state)
+
+    def load_checkpoint(self, network, optimizer, generator) -> dict[str, Any]:
+        """Restore the network, optimiser and generator in place; return the trainer's counters."""
+        return load_checkpoint(self.path / CHECKPOINT, network, optimizer, generator)
+
+    # --- the data -----------------------------------------------------------------------------------
+    def data(self, spec: str | None = None, *, every_label: bool = False):
+        """The run's splits as it was trained on them (a table scaled by its saved statistics).
+
+        `spec`: other data of the same kind instead (`--data SPEC`), presented as the run's own
+        (binarization, contrast, validation size). `every_label`: the run's data without its
+        `keep_labels` filter, e.g. to score the classes an anomaly run never saw."""
+        import dataclasses
+
+        from .data import load_splits, parse_data_spec, restandardize
+
+        own = self.config.data
+        if spec is not None:
+            name, path = parse_data_spec(spec)
+            splits = load_splits(DataConfig(name=name, path=path, val_size=own.val_size, binarize=own.binarize,
+                                            contrast=own.contrast))
+            self._check_shape(splits.shape, spec)
+            return splits
+        if own.name == IN_MEMORY:
+            raise InputError(f"{self.path} was trained on in-memory arrays, so it has no data of its own to "
+                             "reload: give the data with --data (Python: Run.data(spec))", "data")
+        if every_label and own.keep_labels is not None:
+            splits = load_splits(dataclasses.replace(own, keep_labels=None))
+            stats = self.read_artifact("standardization")
+            return restandardize(splits, stats) if stats is not None else splits
+        return load_splits(own)
+
+    def _check_shape(self, shape: tuple[int, ...], spec: str) -> None:
+        if tuple(shape) != tuple(self.config.model.shape):
+            raise InputError(f"{spec} has examples of shape {tuple(shape)}, but the run was trained on "
+                             f"{tuple(self.config.model.shape)}", "data")
+
+    # --- metrics ------------------------------------------------------------------------------------
+    def metrics(self) -> list[dict[str, Any]]:
+        """The metrics.jsonl records, one per epoch, in order."""
+        path = self.path / METRICS
+        if not path.is_file():
+            return []
+        try:
+            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ResourceError(f"{path} is not readable ({e})") from None
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.path / METRICS, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def trim_metrics(self, last_epoch: int) -> None:
+        """Drop the lines of epochs after `last_epoch` (a run killed between its checkpoint and its log)."""
+        path = self.path / METRICS
+        if path.exists():
+            kept = [json.dumps(r) for r in self.metrics() if r["epoch"] <= last_epoch]
+            atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+    # --- artefacts ----------------------------------------------------------------------------------
+    def artifact(self, name: str) -> Path:
+        return self.path / ARTIFACTS[name]
+
+    def read_artifact(self, name: str) -> Any:
+        """A named JSON artefact's content, or None when the run has none."""
+        path = self.artifact(name)
+        return read_json(path, f"{name} file") if path.is_file() else None
+
+    def write_artifact(self, name: str, value: Any) -> Path:
+        path = self.artifact(name)
+        write_json(path, value)
+        return path
+
+    def property_head(self, prop: str) -> tuple[Path, Path]:
+        """(weights, facts) files of the property head fitted for `prop`."""
+        return self.path / f"property-{prop}.safetensors", self.path / f"property-{prop}.json"
+
+    def output(self, kind: str, suffix: str = "") -> Path:
+        """Where a command writes its `kind` of output when given no --out."""
+        name = OUTPUTS[kind]
+        return self.path / (f"{Path(name).stem}-{suffix}{Path(name).suffix}" if suffix else name)

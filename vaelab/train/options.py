@@ -1,0 +1,169 @@
+"""What a training is asked for: options by their flag names -> a validated RunConfig and its data.
+
+`vaelab train --latent-dim 8` and `vaelab.fit(x, latent_dim=8)` both end here, so a flag and a
+keyword argument mean the same thing. Later layers win:
+
+    the config dataclasses' defaults
+    < the defaults of the data's kind (molecules; tables and contrast-normalised images)
+    < a preset (`preset=NAME`) < a saved config.json (`config=FILE`) < the options given.
+
+Options are the config fields a user sets (`vaelab.config.option_table`, named as the flags
+are: `model` for the architecture, `repr` for the molecule representation), plus `data` (a spec
+such as "mnist" or "folder:DIR") and `conditional`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from .. import presets
+from ..config import IN_MEMORY, MOLECULE_DATASETS, DataConfig, ModelConfig, RunConfig, TrainConfig, option_table
+from ..data import Splits, load_splits, parse_data_spec
+from ..errors import InputError
+from ..io import read_json
+
+EXTRA_OPTIONS = {
+    "data": "the data: mnist (default), idx:DIR (MNIST-format IDX files), folder:DIR (image files; one subfolder "
+            "per class gives labels), csv:FILE (a table of numbers), dsprites[:FILE.npz] (64x64 sprites with known "
+            "factors), moses (the MOSES molecules) or FILE.smi|FILE.csv (SMILES)",
+    "conditional": "conditional VAE: the label goes into encoder and decoder (sample with --label)",
+}
+# The defaults of molecules (token sequences), where they differ from those of images.
+MOLECULE_DEFAULTS = {"model": "gru", "likelihood": "categorical", "binarize": "none", "repr": "selfies",
+                     "latent_dim": 32, "hidden": (256,), "word_dropout": 0.1, "kl_warmup": 1.0, "grad_clip": 50.0}
+RESUMABLE = ("epochs", "device", "precision", "compile")  # how to go on, not what is computed
+
+
+def option_names() -> list[str]:
+    return [*EXTRA_OPTIONS, *option_table()]
+
+
+def check_names(options: dict[str, Any], where: str) -> None:
+    unknown = sorted(set(options) - set(option_names()))
+    if unknown:
+        raise InputError(f"unknown option(s) in {where}: {', '.join(unknown)}; the options are "
+                         f"{', '.join(option_names())}")
+
+
+def normalize(name: str, value: Any) -> Any:
+    """A value as the config holds it: one int for a list of widths becomes a one-element tuple."""
+    field = option_table().get(name)
+    if field is not None and str(field.field.type).startswith("tuple") and isinstance(value, int):
+        return (value,)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def layered(given: dict[str, Any], preset: str | None = None, config_file: str | Path | None = None) -> dict:
+    """The options of a training: a preset's, under a config file's, under those given."""
+    options: dict[str, Any] = {}
+    if preset is not None:
+        options.update(presets.options(preset))
+    if config_file is not None:
+        options.update(options_of(read_config_file(config_file)))
+    check_names(given, "the options given")
+    options.update(given)
+    return {k: normalize(k, v) for k, v in options.items()}
+
+
+def read_config_file(path: str | Path) -> RunConfig:
+    """A saved config.json (any version) as the settings of a new training."""
+    try:
+        return RunConfig.from_dict(read_json(path, "config file"))
+    except InputError as e:
+        raise InputError(f"{path}: {e}", "config") from None
+
+
+def options_of(config: RunConfig) -> dict[str, Any]:
+    """A RunConfig as the options that make it (the fields derived from the data left out)."""
+    sections = {"data": config.data, "model": config.model, "train": config.train}
+    options: dict[str, Any] = {name: getattr(sections[o.section], o.field.name) for name, o in option_table().items()}
+    options["data"] = config.data.spec
+    if config.model.num_classes:
+        options["conditional"] = True
+    return options
+
+
+def build(options: dict[str, Any], splits: Splits | None = None) -> tuple[RunConfig, Splits]:
+    """The RunConfig of a new run and its data. The "data" option names the data (default mnist);
+    `splits`, when given, are that data already in memory (perhaps a part of it), or with no "data"
+    option, arrays from Python, recorded as such."""
+    check_names(options, "the options given")
+    table = option_table()
+    if splits is None or "data" in options:
+        name, path = parse_data_spec(options.get("data") or "mnist")
+    else:
+        name, path = IN_MEMORY, None
+    options = {**_kind_defaults(name, options), **options}
+    _refuse_ignored_weights(options)
+    values = {"data": {}, "model": {}, "train": {}}
+    for key, value in options.items():
+        if key in table:
+            values[table[key].section][table[key].field.name] = normalize(key, value)
+    data_config = DataConfig(name=name, path=path, **values["data"])
+    if splits is None:
+        splits = load_splits(data_config)
+    if options.get("conditional"):
+        if splits.train_labels is None:
+            raise InputError(f"a conditional VAE needs labelled data; {data_config.spec} has no labels", "conditional")
+        values["model"]["num_classes"] = int(splits.train_labels.max()) + 1
+    if splits.vocab_size is not None:
+        values["model"]["vocab_size"] = splits.vocab_size
+    config = RunConfig(data=data_config, model=ModelConfig(shape=splits.shape, **values["model"]),
+                       train=TrainConfig(**values["train"]))
+    return config, splits
+
+
+def _kind_defaults(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Defaults that depend on the kind of data: molecules are token sequences; a table's numbers, or
+    contrast-normalised pixels, are not probabilities of ink, so there is nothing to binarize."""
+    if name in MOLECULE_DATASETS:
+        return dict(MOLECULE_DEFAULTS)
+    if name == "csv" or options.get("contrast", "none") != "none":
+        return {"binarize": "none"}
+    return {}
+
+
+def _refuse_ignored_weights(options: dict[str, Any]) -> None:
+    """A weight another regulariser would silently ignore: a user who gives one means something by it."""
+    regularizer = options.get("regularizer", ModelConfig.regularizer)
+    if "lam" in options and regularizer != "l2":
+        raise InputError(f"--lam applies to --regularizer l2 only, not {regularizer}", "lam")
+    if "beta" in options and regularizer not in ("kl", "tc"):
+        raise InputError(f"--beta applies to --regularizer kl or tc only, not {regularizer}", "beta")
+
+
+def resumed(saved: RunConfig, given: dict[str, Any], where: str) -> RunConfig:
+    """The saved config with the resumable options given (epochs, device, precision, compile) applied.
+
+    Any other option given must equal the saved one (re-running the training command with --resume
+    added is how runs are continued); those that differ are refused, each named."""
+    check_names(given, "the options given")
+    current = options_of(saved)
+    differ = []
+    for name, value in given.items():
+        if name in RESUMABLE:
+            continue
+        value = normalize(name, value)
+        if name == "data":
+            same = parse_data_spec(value) == (saved.data.name, saved.data.path)
+        else:
+            same = value == current.get(name, _default(name))
+        if not same:
+            saved_value = saved.data.spec if name == "data" else current.get(name, _default(name))
+            differ.append(f"--{name.replace('_', '-')} {_show(value)} (the run has {_show(saved_value)})")
+    if differ:
+        raise InputError(f"--resume continues {where} as its saved config says; only "
+                         f"{', '.join('--' + k for k in RESUMABLE)} may change; these differ: {'; '.join(differ)}")
+    changes = {k: given[k] for k in RESUMABLE if k in given}
+    return dataclasses.replace(saved, train=dataclasses.replace(saved.train, **changes))
+
+
+def _default(name: str) -> Any:
+    return False if name == "conditional" else option_table()[name].default
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
