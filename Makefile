@@ -35,8 +35,8 @@ setup: $(STAMP)
 demo: setup
 	@# an earlier demo run is kept, renamed, never overwritten
 	@if [ -e $(RUN) ]; then mv $(RUN) $(RUN).old-$$(date +%Y%m%d-%H%M%S) && echo "kept the previous demo as $(RUN).old-*"; fi
-	$(BIN)/vaelab train --data mnist --model conv --latent-dim 32 --epochs $(DEMO_EPOCHS) --out $(RUN)
-	$(BIN)/vaelab evaluate $(RUN) --iwae-k $(DEMO_IWAE_K) --out $(RUN)/evaluation.json
+	$(BIN)/vaelab train --preset demo --epochs $(DEMO_EPOCHS) --out $(RUN)
+	$(BIN)/vaelab evaluate $(RUN) --iwae-k $(DEMO_IWAE_K) --save
 	$(BIN)/vaelab sample $(RUN) -n 64 --out $(RUN)/samples.png
 	$(BIN)/vaelab reconstruct $(RUN) -n 32 --out $(RUN)/reconstructions.png
 	@echo

@@ -1,7 +1,6 @@
 """Image folders (`--data folder:DIR`): layouts, decoding, sizes, splits, refusals; CelebA attribute files."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import zlib

@@ -44,7 +44,8 @@ def test_python_examples_on_a_run_folder_run_as_written(tmp_path, capsys):
 def test_training_from_python_runs_as_written(tmp_path, capsys):
     code, = [c for c in BLOCKS if "vaelab.fit(" in c]
     run_block(code, {"runs/mine": tmp_path / "mine"})
-    assert capsys.readouterr().out.strip() == "(3, 4)"
+    assert capsys.readouterr().out.strip().splitlines() == [
+        "(3, 4)", "4 1 ['config.json', 'model.safetensors', 'checkpoint.safetensors', 'metrics.jsonl']"]
     assert (tmp_path / "mine" / "model.safetensors").is_file()
 
 

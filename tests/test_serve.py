@@ -28,7 +28,6 @@ from PIL import Image
 import vaelab
 from vaelab.cli import main, parser
 from vaelab.cli.serve import LOOPBACK_NAMES, is_loopback
-from vaelab.data import load_splits
 from vaelab.data.folder import read_image
 from vaelab.errors import VaelabError
 from vaelab.latent.attributes import apply_vector, attribute_vector, measure, quartile_masks

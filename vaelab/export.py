@@ -125,10 +125,10 @@ def _check_out_dir(out: Path, force: bool) -> None:
 def _trace(graph: nn.Module, args: tuple[Tensor, ...], path: Path, input_names: list[str],
            output_names: list[str], opset: int) -> None:
     # torch.export-based exporter (dynamo=True, torch's default), not the older TorchScript tracer
-    # (dynamo=False): the tracer is 20x faster here but recorded some sizes as constants of the traced
-    # batch (the continuous Bernoulli's ones_like, the MLP decoder's unflatten), so a file traced at
-    # batch 3 returned 3 rows for 1 input. torch.export keeps the batch size symbolic and fails
-    # loudly instead of specialising it. Needs onnxscript.
+    # (dynamo=False): the tracer, though faster, records some sizes as constants of the traced batch
+    # (the continuous Bernoulli's ones_like, the MLP decoder's unflatten), so a file traced at batch
+    # 3 would return 3 rows for 1 input. torch.export keeps the batch size symbolic and fails loudly
+    # instead of specialising it. Needs onnxscript.
     #
     # Grad mode on, on purpose: without autograd on CPU, Upsample2x (vaelab.nets.conv) computes its
     # transposed convolution from sub-pixel weights cached between calls. With autograd it runs the
@@ -183,8 +183,8 @@ def check_export(folder: str | Path, model, batch_sizes=CHECK_BATCH_SIZES, seed:
     over all elements and batch sizes, NAME "logits" or "logvar" (`parameter_name`).
 
     Why logits are scaled: a trained decoder's logits reach +-50, where float32's own spacing is
-    4e-6, and a sum in another order moves them by tens of ulps (5e-5 seen on runs/conv-res) while
-    sigmoid(logits), the `mean`, agrees to 1e-6. Every other output is held to an absolute tolerance.
+    4e-6, and a sum in another order moves them by tens of ulps while sigmoid(logits), the `mean`,
+    agrees to 1e-6. Every other output is held to an absolute tolerance.
     """
     _, onnxruntime = _require_onnx()
     folder = Path(folder)

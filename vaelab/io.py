@@ -103,4 +103,5 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: str | Pa
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise ResourceError(f"{path} does not fit this run's config.json: {str(e).splitlines()[0]}") from None
+        raise ResourceError(f"{path} does not fit the network it is loaded into (the run's config): "
+                            f"{str(e).splitlines()[0]}") from None

@@ -33,23 +33,15 @@ def as_generator(generator: torch.Generator | int | None, device: str | torch.de
     return torch.Generator(device=device).manual_seed(int(generator))
 
 
-class Model:
+class TrainedModel:
+    """What every trained model is, whatever it reads: its network, its config, its run folder (or None)."""
+
     def __init__(self, network: "VAE", config: RunConfig, run: "Run | None" = None):
         self.network, self.config, self.run = network.eval(), config, run
 
-    def __repr__(self) -> str:
-        c = self.config.model
-        where = f", run={str(self.run.path)!r}" if self.run is not None else ""
-        return f"Model({c.arch}, latent_dim={c.latent_dim}, shape={tuple(c.shape)}, likelihood={c.likelihood}{where})"
-
-    # --- facts ----------------------------------------------------------------------------------------
     @property
     def latent_dim(self) -> int:
         return self.config.model.latent_dim
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.config.model.shape)
 
     @property
     def num_classes(self) -> int:
@@ -68,9 +60,22 @@ class Model:
     def device(self) -> torch.device:
         return next(self.network.parameters()).device
 
-    def to(self, device: str | torch.device) -> "Model":
+    def to(self, device: str | torch.device) -> "TrainedModel":
         self.network.to(device)
         return self
+
+
+class Model(TrainedModel):
+    """A trained VAE of images or table rows: arrays in, arrays out."""
+
+    def __repr__(self) -> str:
+        c = self.config.model
+        where = f", run={str(self.run.path)!r}" if self.run is not None else ""
+        return f"Model({c.arch}, latent_dim={c.latent_dim}, shape={tuple(c.shape)}, likelihood={c.likelihood}{where})"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.config.model.shape)
 
     # --- inputs -----------------------------------------------------------------------------------------
     def batch(self, x: Any) -> Tensor:

@@ -61,8 +61,8 @@ def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor, dataset_size: int |
       which only shifts the result by the constant (L - 1) log N: the same gradient. Without it the
       value is the TC of the batch's own mixture, non-negative on average, so a printed loss stays
       readable. With narrow posteriors and a small batch, z_i's own posterior outweighs all the
-      others (a trained dSprites model at batch 64: 99.9% of the joint density), so the joint
-      term mostly sees q(z_i|x_i) and not how z_i sits among the other codes.
+      others (docs/design-notes.md has a measurement), so the joint term mostly sees q(z_i|x_i)
+      and not how z_i sits among the other codes.
     * dataset_size N -- minibatch-stratified sampling (MSS), in its plainest form: z_i's own
       posterior weighs 1/N, as it does in the aggregate over the data, and each of the M - 1 others
       stands for (N - 1)/(M - 1) of the rest. (Chen et al. stratify one of the others differently.)
@@ -74,7 +74,7 @@ def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor, dataset_size: int |
     # log q(z_i,d | x_j) for every pair (i, j): (M, M, L)
     diff = z[:, None, :] - mu[None, :, :]
     log_q_pairs = -0.5 * (math.log(2 * math.pi) + logvar[None] + diff**2 * torch.exp(-logvar[None]))
-    if dataset_size is None or m < 2:  # MWS, written as it was first so that earlier runs retrain bit for bit
+    if dataset_size is None or m < 2:  # MWS; this order of operations is what the golden runs pin
         log_qz = torch.logsumexp(log_q_pairs.sum(-1), dim=1) - math.log(m)  # (M,)
         log_prod_marginals = (torch.logsumexp(log_q_pairs, dim=1) - math.log(m)).sum(-1)  # (M,)
         return log_qz - log_prod_marginals

@@ -89,6 +89,11 @@ class Run:
             atomic_write_text(run.artifact("vocabulary"), vocabulary)
         return run
 
+    def files(self) -> list[str]:
+        """The names of the run's own files that exist, in the order the module docstring lists them."""
+        names = [CONFIG, WEIGHTS, CHECKPOINT, METRICS, *ARTIFACTS.values()]
+        return [name for name in names if (self.path / name).is_file()]
+
     def save_config(self) -> None:
         atomic_write_text(self.path / CONFIG, self.config.to_json())
 

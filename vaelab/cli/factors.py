@@ -43,6 +43,7 @@ def register(commands) -> None:
                             "agree).", EXAMPLES["udr"], run_udr, description=UDR_DESCRIPTION)
     u.add_argument("runs", nargs="+", help="two or more run folders trained on the same data (best: one setting, "
                                            "several seeds)")
+    u.add_argument("--data", help="data to use instead of the runs' own, of the same kind")
     u.add_argument("--split", default="test", choices=SPLITS)
     u.add_argument("-n", type=int, default=10_000, help="examples encoded (or the whole split, if smaller)")
     u.add_argument("--seed", type=int, default=0, help="which examples, when -n is below the split's size")
@@ -63,7 +64,7 @@ def run_disentangle(args) -> int:
 def run_udr(args) -> int:
     if args.out:
         writable(args.out)
-    result, warnings = udr_of_runs(args.runs, args.split, args.n, args.seed)
+    result, warnings = udr_of_runs(args.runs, args.split, args.n, args.seed, args.data)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     report(result, args, udr_table)

@@ -6,15 +6,15 @@ import os
 
 from .. import presets
 from ..api import fit
-from ..run import CHECKPOINT, CONFIG, METRICS, WEIGHTS
+from ..run import CONFIG, Run
 from ..train import distributed
 from .options import add_training_options, given_options
 
-EXAMPLES = """examples:
+EXAMPLES = f"""examples:
   vaelab train --data mnist --model conv --latent-dim 16 --epochs 10 --out runs/mnist-conv
   vaelab train --preset demo --out runs/demo                     # the settings of `make demo`
   vaelab train --preset dsprites-tcvae --beta 8 --seed 1 --out runs/tcvae-8   # a preset, flags on top
-  vaelab train --config runs/demo/config.json --seed 1 --out runs/demo-seed-1  # another run's settings
+  vaelab train --config runs/demo/{CONFIG} --seed 1 --out runs/demo-seed-1  # another run's settings
   vaelab train --data idx:~/fashion-mnist --likelihood cbernoulli --binarize none --out runs/fashion
   vaelab train --data folder:~/celeba --image-size 64 --likelihood cbernoulli --binarize none --out runs/celeba
   vaelab train --data moses --limit 50000 --repr selfies --out runs/mol       # molecules: a GRU VAE
@@ -37,7 +37,7 @@ def register(commands) -> None:
 def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--out", required=True, help="run folder to create (or continue, with --resume)")
     t.add_argument("--preset", choices=presets.names(), help="start from named settings (listed below the options)")
-    t.add_argument("--config", metavar="FILE", help="start from a saved config.json (flags given win)")
+    t.add_argument("--config", metavar="FILE", help=f"start from a saved {CONFIG} (flags given win)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--nproc", type=int, metavar="N",
                    help="train in N processes with DistributedDataParallel, as torchrun would start them "
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         distributed.leave()
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"run folder: {args.out}  ({CONFIG}, {WEIGHTS}, {METRICS}, {CHECKPOINT})")
+        print(f"run folder: {args.out}  ({', '.join(Run.open(args.out).files())})")
     return 0
 
 

@@ -48,10 +48,10 @@ def as_labels(y: Any, n: int) -> Tensor:
 
 def from_dataset(dataset: Any) -> tuple[Tensor, Tensor | None]:
     """Every item of a torch Dataset (an example, or an (example, label) pair) as (examples, labels)."""
-    try:
-        items = [dataset[i] for i in range(len(dataset))]
-    except TypeError:
-        raise InputError(f"expected arrays, a Dataset or a data spec, got {type(dataset).__name__}", "data") from None
+    if not isinstance(dataset, torch.utils.data.Dataset) or not hasattr(dataset, "__len__"):
+        raise InputError("expected a numpy array or tensor of examples, a torch Dataset (with a length) or a data "
+                         f"spec, got {type(dataset).__name__}", "data")
+    items = [dataset[i] for i in range(len(dataset))]
     if not items:
         raise InputError("the dataset is empty", "data")
     if isinstance(items[0], (tuple, list)):

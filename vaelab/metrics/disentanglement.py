@@ -14,12 +14,12 @@ they matter:
 * FactorVAE score (Kim & Mnih 2018): fix one factor, take a batch of 64 examples sharing its
   value, find the code dimension (scaled by its spread over all the data; collapsed dimensions
   left out) whose variance in the batch is smallest; a majority-vote classifier from that
-  dimension to the factor, trained on 10,000 votes and scored on 5,000 fresh ones. The batches come from the
-  examples given (all others factors as they fall), not from re-rendering.
+  dimension to the factor, trained on 10,000 votes and scored on 5,000 fresh ones. The batches
+  come from the examples given (all other factors as they fall), not from re-rendering.
 * DCI (Eastwood & Williams 2018): one classifier per factor from the code (a scikit-learn random
   forest, one of the two regressors of the DCI paper; Locatello et al. use gradient-boosted trees,
-  which take minutes here for a 40-class factor); the importance matrix R (L x F) from their
-  impurity-based feature importances; disentanglement = 1 - entropy of each code's row (base F), weighted by the
+  far slower for a 40-class factor); the importance matrix R (L x F) from their impurity-based
+  feature importances; disentanglement = 1 - entropy of each code's row (base F), weighted by the
   row's share of R; completeness = 1 - entropy of each factor's column (base L), averaged;
   informativeness = the classifiers' held-out accuracy, averaged.
 """

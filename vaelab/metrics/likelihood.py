@@ -16,7 +16,7 @@ from ..active_units import active_units
 from ..config import RunConfig
 from ..data import TEST_BINARIZATION_SEED, Splits, presented
 from ..errors import InputError
-from ..model import Model
+from ..model import TrainedModel
 from ..objectives import StreamingLogMeanExp
 from ..progress import progress_bar
 from ..registry import likelihoods
@@ -24,7 +24,7 @@ from ..registry import likelihoods
 # Samples are drawn in passes of about DRAWS_PER_PASS decodes and decoded in slices of about
 # DECODES_PER_CALL. Two numbers because the draw size fixes the random stream (and with it every
 # published figure), while the decoder call size only sets how much sits in the CPU caches at once
-# (docs/performance.md has the measurements).
+# (docs/design-notes.md has the measurements).
 DRAWS_PER_PASS = 512
 DECODES_PER_CALL = 128
 
@@ -47,7 +47,7 @@ def importance_terms(network, x: Tensor, k: int, generator: torch.Generator, qz,
 
 
 @torch.no_grad()
-def evaluate(model: Model, data: Splits, split: str = "test", iwae_k: int = 1000, batch_size: int = 100,
+def evaluate(model: TrainedModel, data: Splits, split: str = "test", iwae_k: int = 1000, batch_size: int = 100,
              seed: int = 0, n: int | None = None, start: int = 0, progress: bool = False,
              per_example: bool = False) -> dict:
     """Evaluate a model on one split, or on its n examples from `start`; every figure in nats per example.
@@ -55,82 +55,90 @@ def evaluate(model: Model, data: Splits, split: str = "test", iwae_k: int = 1000
     >>> result = evaluate(vaelab.load("runs/demo"), splits, iwae_k=100)
     >>> result["elbo"], result["nll_iwae"]         # negative ELBO, IWAE bound on -log p(x)
     """
-    config, network = model.config, model.network
-    network.eval()
-    device = model.device
-    x_all, y_all = data.split(split)
-    total = len(x_all)
     if iwae_k < 1:
         raise InputError(f"importance samples must be at least 1, got {iwae_k}", "iwae_k")
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}", "batch_size")
     if start < 0 or (n is not None and n < 1):
         raise InputError(f"the first example must be >= 0 and the limit >= 1, got start {start}, limit {n}")
-    stop = None if n is None else start + n
+    model.network.eval()
+    x, y = _examples(model, data, split, start, n)
+    k = iwae_k if model.stochastic else 1
+    began = time.perf_counter()
+    terms = _terms(model, x, y, k, batch_size, torch.Generator(device=model.device).manual_seed(seed),
+                   progress_bar(len(x), f"evaluate {split} (K={k})", progress, unit="img"))
+    result = {"split": split, "start": start, **_figures(model.config, terms, k, per_example)}
+    if model.conditional:
+        result["conditional"] = "on the true labels: the figures are of -log p(x | y)"
+    result["seconds"] = round(time.perf_counter() - began, 2)
+    return result
+
+
+def _examples(model: TrainedModel, data: Splits, split: str, start: int, n: int | None) -> tuple[Tensor, Tensor | None]:
+    """The examples start..start+n of a split, as the likelihood sees them, and their labels."""
+    x_all, y_all = data.split(split)
+    total, stop = len(x_all), None if n is None else start + n
     # Binarize from the split's first example, then drop those before `start`: a part must see the
     # very images the whole split's evaluation sees, and the fixed draw runs in order over the split.
-    x_all = presented(x_all[:stop].to(device), config.data.binarize)[start:]
-    y_all = y_all[start:stop] if y_all is not None else None
-    if model.conditional and y_all is None:
+    x = presented(x_all[:stop].to(model.device), model.config.data.binarize)[start:]
+    y = y_all[start:stop] if y_all is not None else None
+    if model.conditional and y is None:
         raise InputError(f"this conditional model needs labels, and the {split} split has none")
-    if len(x_all) == 0:
+    if len(x) == 0:
         raise InputError(f"the {split} split is empty" if start == 0 else
                          f"the {split} split has no examples from {start} on (it has {total})")
-    g = torch.Generator(device=device).manual_seed(seed)
-    stochastic = config.model.stochastic
-    k = iwae_k if stochastic else 1
+    return x, y
+
+
+def _terms(model: TrainedModel, x: Tensor, y: Tensor | None, k: int, batch_size: int, g: torch.Generator,
+           bar) -> dict[str, Tensor]:
+    """Per example: -IWAE bound, reconstruction and regulariser terms (float64), and the posterior means.
+    For an autoencoder the regulariser is |mu|^2 and there is no bound."""
+    network, stochastic = model.network, model.stochastic
     nll, recon, reg, mus = [], [], [], []
-    began = time.perf_counter()
-    bar = progress_bar(len(x_all), f"evaluate {split} (K={k})", progress, unit="img")
-    for i in range(0, len(x_all), batch_size):
-        x = x_all[i:i + batch_size]
-        cond = model.condition(y_all[i:i + batch_size]) if model.conditional else None
-        qz = network.posterior(x, cond)
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        cond = model.condition(y[i:i + batch_size]) if model.conditional else None
+        qz = network.posterior(xb, cond)
         mus.append(qz.mu.float().cpu())
         if stochastic:
-            nll_x, recon_x = importance_terms(network, x, k, g, qz, cond, batch_size)
+            nll_x, recon_x = importance_terms(network, xb, k, g, qz, cond, batch_size)
             nll.append(nll_x.cpu())
             recon.append(recon_x.cpu())
             reg.append(qz.kl().double().cpu())
         else:
-            recon.append(-network.px(qz.mu, cond).log_prob(x).double().cpu())
+            recon.append(-network.px(qz.mu, cond).log_prob(xb).double().cpu())
             reg.append((qz.mu.double() ** 2).sum(-1).cpu())
-        bar.update(len(x))
+        bar.update(len(xb))
     bar.close()
-    recon_t, reg_t = torch.cat(recon), torch.cat(reg)
-    mu = torch.cat(mus)
-    n, dims = len(x_all), math.prod(config.model.shape)
-    result = {
-        "split": split,
-        "start": start,
-        "n": n,
-        "binarization": _binarization(config),
-        "likelihood": config.model.likelihood,
-        "recon": recon_t.mean().item(),
-        "active_units": active_units(mu) if n > 1 else None,
-        "latent_dim": config.model.latent_dim,
-    }
-    if model.conditional:
-        result["conditional"] = "on the true labels: the figures are of -log p(x | y)"
-    if stochastic:
-        nll_t = torch.cat(nll)
-        result.update({
-            "elbo": (recon_t + reg_t).mean().item(),  # negative ELBO, nats per example
-            "kl": reg_t.mean().item(),
-            "nll_iwae": nll_t.mean().item(),
-            "iwae_k": k,
-            "nll_iwae_sem": (nll_t.std() / math.sqrt(n)).item() if n > 1 else None,
-        })
-        # a density over continuous pixels is not comparable in bits, and a sequence has no fixed length
-        in_bits = likelihoods.get(config.model.likelihood).bits_per_dim
-        result["bits_per_dim"] = result["nll_iwae"] / (dims * math.log(2)) if in_bits else None
-        if per_example:
-            result["per_example"] = {"nll_iwae": nll_t, "elbo": recon_t + reg_t}
-    else:
+    return {"nll": torch.cat(nll) if nll else None, "recon": torch.cat(recon), "reg": torch.cat(reg),
+            "mu": torch.cat(mus)}
+
+
+def _figures(config: RunConfig, terms: dict[str, Tensor], k: int, per_example: bool) -> dict:
+    recon_t, reg_t, mu = terms["recon"], terms["reg"], terms["mu"]
+    n, dims = len(recon_t), math.prod(config.model.shape)
+    result = {"n": n, "binarization": _binarization(config), "likelihood": config.model.likelihood,
+              "recon": recon_t.mean().item(), "active_units": active_units(mu) if n > 1 else None,
+              "latent_dim": config.model.latent_dim}
+    if terms["nll"] is None:
         # An autoencoder has no posterior: no ELBO and no likelihood, only its reconstruction term.
         result.update({"elbo": None, "kl": None, "nll_iwae": None, "iwae_k": None, "bits_per_dim": None,
                        "regularizer": config.model.regularizer, "z_sq": reg_t.mean().item()})
-    result["seconds"] = round(time.perf_counter() - began, 2)
+        return result
+    nll_t = terms["nll"]
+    result.update({
+        "elbo": (recon_t + reg_t).mean().item(),  # negative ELBO, nats per example
+        "kl": reg_t.mean().item(),
+        "nll_iwae": nll_t.mean().item(),
+        "iwae_k": k,
+        "nll_iwae_sem": (nll_t.std() / math.sqrt(n)).item() if n > 1 else None,
+    })
+    # a density over continuous pixels is not comparable in bits, and a sequence has no fixed length
+    in_bits = likelihoods.get(config.model.likelihood).bits_per_dim
+    result["bits_per_dim"] = result["nll_iwae"] / (dims * math.log(2)) if in_bits else None
+    if per_example:
+        result["per_example"] = {"nll_iwae": nll_t, "elbo": recon_t + reg_t}
     return result
 
 

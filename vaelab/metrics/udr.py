@@ -98,10 +98,12 @@ def udr_report(models: list, x: torch.Tensor) -> dict:
     return udr_from_posteriors([tuple(t.numpy() for t in model.encode_all(x)) for model in models])
 
 
-def udr_of_runs(run_dirs: list, split: str = "test", n: int | None = 10_000, seed: int = 0) -> tuple[dict, list[str]]:
+def udr_of_runs(run_dirs: list, split: str = "test", n: int | None = 10_000, seed: int = 0,
+                data: str | None = None) -> tuple[dict, list[str]]:
     """UDR of two or more run folders trained on the same data, on up to n examples of a split (the
-    examples `disentanglement_report` takes for the same n and seed). Also warnings for the caller
-    to show: runs that share a seed share their initialisation and data order, and agree more."""
+    examples `disentanglement_report` takes for the same n and seed) of that data, or of `data` (a
+    spec). Also warnings for the caller to show: runs that share a seed share their initialisation
+    and data order, and agree more."""
     if len(run_dirs) < 2:
         raise InputError(f"UDR compares runs with each other: give at least two run folders, got {len(run_dirs)}")
     if len({Path(r).resolve() for r in run_dirs}) < len(run_dirs):
@@ -120,7 +122,7 @@ def udr_of_runs(run_dirs: list, split: str = "test", n: int | None = 10_000, see
             warnings.append(f"{seeds[seed_of_run]} and {run.path} were both trained with seed {seed_of_run}; UDR "
                             "assumes independent seeds, and runs that share one score higher")
         seeds.setdefault(seed_of_run, run.path)
-    x, _ = runs[0].data().split(split)
+    x, _ = runs[0].data(data).split(split)
     keep = example_subset(len(x), n, seed)
     if keep is not None:
         x = x[torch.from_numpy(keep)]

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..config import RunConfig
 from ..errors import InputError, ResourceError
-from ..model import as_generator
+from ..model import TrainedModel, as_generator
 from .chem import canonical
 from .tokens import Vocabulary, detokenize, tokenize
 
@@ -26,13 +26,14 @@ if TYPE_CHECKING:
 DECODE_BATCH = 1000  # latents decoded per pass
 
 
-class MoleculeModel:
-    conditional = False  # a molecule model takes no labels
+class MoleculeModel(TrainedModel):
+    """A trained VAE of molecules: SMILES in, SMILES out."""
 
     def __init__(self, network, config: RunConfig, vocabulary: Vocabulary, run: "Run | None" = None):
         if not config.model.reads_tokens:
             raise InputError("this is not a molecule model (train one with vaelab train --data moses or FILE.smi)")
-        self.network, self.config, self.vocabulary, self.run = network.eval(), config, vocabulary, run
+        super().__init__(network, config, run)
+        self.vocabulary = vocabulary
 
     @classmethod
     def from_run(cls, run: "Run", device: str | torch.device = "cpu") -> "MoleculeModel":
@@ -49,20 +50,12 @@ class MoleculeModel:
                 f"tokens={len(self.vocabulary)})")
 
     @property
-    def device(self) -> torch.device:
-        return next(self.network.parameters()).device
-
-    @property
     def representation(self) -> str:
         return self.vocabulary.representation
 
     @property
     def max_len(self) -> int:
         return self.config.model.shape[0]
-
-    @property
-    def latent_dim(self) -> int:
-        return self.config.model.latent_dim
 
     # --- molecules <-> token ids ---------------------------------------------------------------
     def tokens(self, smiles: str) -> list[str]:

@@ -20,8 +20,9 @@ class Upsample2x(nn.ConvTranspose2d):
     few output channels, which dominates IWAE evaluation (thousands of decodes per image). So,
     without autograd on CPU: with few output channels, compute it as a 3x3 convolution producing
     the four sub-pixel phases, then a pixel shuffle (Shi et al. 2016), the same sum in another
-    order; otherwise run it in channels-last layout (about 3x faster in oneDNN). With autograd the
-    standard kernel is kept: these forms make the backward pass slower than they save.
+    order; otherwise run it in channels-last layout, which oneDNN runs faster. With autograd the
+    standard kernel is kept: these forms make the backward pass slower than they save. The
+    measurements behind these choices: docs/design-notes.md.
     """
 
     def __init__(self, in_channels: int, out_channels: int):
@@ -34,9 +35,9 @@ class Upsample2x(nn.ConvTranspose2d):
         return super().train(mode)
 
     def subpixel_params(self) -> tuple[Tensor, Tensor | None]:
-        """The sub-pixel weight and bias, rebuilt only when the weights change: a quarter of a small
-        decoder's time went into rebuilding them on every call. In-place updates (optimiser steps,
-        load_state_dict) bump the version counter that keys the cache."""
+        """The sub-pixel weight and bias, rebuilt only when the weights change (rebuilding them costs as
+        much as a small decoder's pass). In-place updates (optimiser steps, load_state_dict) bump the
+        version counter that keys the cache."""
         key = (self.weight._version, self.weight.data_ptr(),
                None if self.bias is None else (self.bias._version, self.bias.data_ptr()))
         if self._subpixel_cache is None or self._subpixel_cache[0] != key:

@@ -26,8 +26,8 @@ class GRUEncoder(nn.Module):
 
     Written as two one-way GRUs over padded batches instead of one packed bidirectional GRU: the
     backward one reads each sequence reversed within its own length (padding stays at the end),
-    so both last states sit at index length - 1. Same maths, about 3x the speed on a CPU, where
-    packed sequences are slow.
+    so both last states sit at index length - 1. Same maths; packed sequences are slow on a CPU
+    (docs/design-notes.md).
     """
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden: int, out_features: int):

@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from ..errors import InputError, VaelabError
+from ..errors import VaelabError
 from .explorer import (MAX_ALPHA, MAX_SAMPLES, MAX_STEPS, MAX_TEMPERATURE, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS,
                        Explorer, NotFound, TooLarge, data_url, floats, png)
 from .schemas import (AttributeInfo, AttributeOut, AttributeRequest, DecodeRequest, Dimension, EncodeOut,
@@ -49,11 +49,6 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000, allowed_hosts
     allowed_hosts: Host headers to accept (None: any). `vaelab serve` on a loopback address gives
     the loopback names, so that a web page elsewhere cannot reach the server by DNS rebinding."""
     ex = Explorer(run_dir, max_examples, data)
-    model = ex.model
-    page = (STATIC / "index.html").read_bytes()
-    page_files = {name: ((STATIC / name).read_bytes(), kind) for name, kind in PAGE_FILES.items()}
-    docs_files = _docs_files()
-
     app = FastAPI(title=f"vaelab explorer: {ex.run_name}", version="1",
                   description="Decode, encode, sample and interpolate in the latent space of one vaelab run. "
                               "Latent codes are lists of latent_dim numbers (see /api/info); images are PNG.",
@@ -64,7 +59,15 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000, allowed_hosts
         from starlette.middleware.trustedhost import TrustedHostMiddleware
 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+    _add_error_handlers(app)
+    _add_page(app)
+    _add_run_routes(app, ex)
+    _add_code_routes(app, ex)
+    _add_path_routes(app, ex)
+    return app
 
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(VaelabError)
     async def _refused(request, exc: VaelabError):  # the explorer's and the model's checks: the caller's input
         status = next(code for kind, code in STATUS if isinstance(exc, kind))
@@ -78,7 +81,12 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000, allowed_hosts
             parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid"))
         return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
 
-    # --- the page ---------------------------------------------------------------------------------------
+
+def _add_page(app: FastAPI) -> None:
+    """The page and the API docs, from files read once: a request names a file, never a path."""
+    page = (STATIC / "index.html").read_bytes()
+    page_files = {name: ((STATIC / name).read_bytes(), kind) for name, kind in PAGE_FILES.items()}
+    docs_files = _docs_files()
     page_headers = {"Content-Security-Policy": PAGE_POLICY, "X-Content-Type-Options": "nosniff",
                     "Cache-Control": "no-cache"}
 
@@ -108,8 +116,10 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000, allowed_hosts
         content, kind = docs_files[name]
         return Response(content, media_type=kind, headers={"Cache-Control": "max-age=86400"})
 
-    # --- the API ------------------------------------------------------------------------------------------
-    info = Info(
+
+def _info(ex: Explorer) -> Info:
+    model = ex.model
+    return Info(
         run=ex.run_name, data=model.config.data.name, shape=list(model.shape), latent_dim=model.latent_dim,
         stochastic=model.stochastic, conditional=model.conditional, classes=model.num_classes,
         labelled=ex.y is not None, examples=len(ex.x),
@@ -121,8 +131,12 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000, allowed_hosts
                     for name, a in ex.attributes.items()],
         limits={"upload_bytes": MAX_UPLOAD_BYTES, "upload_pixels": MAX_UPLOAD_PIXELS, "steps": MAX_STEPS,
                 "samples": MAX_SAMPLES, "temperature": MAX_TEMPERATURE, "alpha": MAX_ALPHA})
+
+
+def _add_run_routes(app: FastAPI, ex: Explorer) -> None:
+    model = ex.model
     # Both answers are fixed: serialised once, sent as they are (no validation per request).
-    info_json = JSONResponse(info.model_dump(by_alias=True)).body
+    info_json = JSONResponse(_info(ex).model_dump(by_alias=True)).body
     the_map = MapOut(method=ex.map_method, axes=list(ex.map_axes),
                      points=[[round(float(a), 5), round(float(b), 5)] for a, b in ex.points],
                      labels=ex.y.tolist() if ex.y is not None else None)
@@ -148,14 +162,18 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000, allowed_hosts
                           logvar=floats(ex.logvar[i]), image=data_url(ex.x[i]),
                           reconstruction=data_url(model.decode(ex.mu[i:i + 1], y)[0]))
 
+
+def _add_code_routes(app: FastAPI, ex: Explorer) -> None:
+    model = ex.model
+
     @app.post("/api/decode", tags=["latent"], response_model=ImageOut,
               responses={200: {"content": {"image/png": {}}, "description": "PNG (format png) or JSON (base64)"},
                          422: {"description": "a code of the wrong length, or non-finite or out-of-range values"}})
     async def decode(request: DecodeRequest):  # async: one small decoder pass runs inline, see below
         """Decode one latent code into an image: the mean of p(x|z) (pixel probabilities for Bernoulli pixels)."""
-        # The sliders' endpoint runs on the event loop instead of the thread pool: it takes about a
-        # millisecond, and handing it to a thread costs more than that in GIL hand-offs under load
-        # (bench.serve_latency: p95 26 -> 19 ms with 4 clients). The slower endpoints keep the pool.
+        # The sliders' endpoint runs on the event loop instead of the thread pool: one small decoder
+        # pass costs less than handing it to a thread under load (bench.serve_latency measures it;
+        # docs/design-notes.md). The slower endpoints keep the pool.
         z = ex.latent(request.z)
         image = model.decode(z[None], ex.labels(request.label))[0]
         if request.format == "base64":
@@ -175,6 +193,10 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000, allowed_hosts
         mu, logvar = model.encode(x[None], y)
         return EncodeOut(mu=mu[0].double().tolist(), logvar=floats(logvar[0]), image=data_url(x),
                          reconstruction=data_url(model.decode(mu, y)[0]))
+
+
+def _add_path_routes(app: FastAPI, ex: Explorer) -> None:
+    model = ex.model
 
     @app.post("/api/sample", response_model=SampleOut, tags=["latent"])
     def sample(request: SampleRequest):
@@ -207,8 +229,6 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000, allowed_hosts
         z = ex.latent(request.z)
         image = apply_vector(model, z[None], v, [request.alpha], ex.labels(request.label))[0, 0]
         return AttributeOut(z=(z + request.alpha * v).double().tolist(), image=data_url(image))
-
-    return app
 
 
 def _docs_files() -> dict[str, tuple[bytes, str]]:

@@ -63,6 +63,7 @@ def layered(given: dict[str, Any], preset: str | None = None, config_file: str |
         options.update(options_of(read_config_file(config_file)))
     check_names(given, "the options given")
     options.update(given)
+    _refuse_ignored_weights(given, options.get("regularizer", ModelConfig.regularizer))
     return {k: normalize(k, v) for k, v in options.items()}
 
 
@@ -95,7 +96,6 @@ def build(options: dict[str, Any], splits: Splits | None = None) -> tuple[RunCon
     else:
         name, path = IN_MEMORY, None
     options = {**_kind_defaults(name, options), **options}
-    _refuse_ignored_weights(options)
     values = {"data": {}, "model": {}, "train": {}}
     for key, value in options.items():
         if key in table:
@@ -124,13 +124,13 @@ def _kind_defaults(name: str, options: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _refuse_ignored_weights(options: dict[str, Any]) -> None:
-    """A weight another regulariser would silently ignore: a user who gives one means something by it."""
-    regularizer = options.get("regularizer", ModelConfig.regularizer)
-    if "lam" in options and regularizer != "l2":
-        raise InputError(f"--lam applies to --regularizer l2 only, not {regularizer}", "lam")
-    if "beta" in options and regularizer not in ("kl", "tc"):
-        raise InputError(f"--beta applies to --regularizer kl or tc only, not {regularizer}", "beta")
+def _refuse_ignored_weights(given: dict[str, Any], regularizer: str) -> None:
+    """A weight given for a regulariser that would silently ignore it: a user who gives one means
+    something by it. (A preset's or a config file's weights are settings carried along, not asks.)"""
+    if "lam" in given and regularizer != "l2":
+        raise InputError(f"{{name}} applies to --regularizer l2 only, not {regularizer}", "lam")
+    if "beta" in given and regularizer not in ("kl", "tc"):
+        raise InputError(f"{{name}} applies to --regularizer kl or tc only, not {regularizer}", "beta")
 
 
 def resumed(saved: RunConfig, given: dict[str, Any], where: str) -> RunConfig:

@@ -33,8 +33,8 @@ CHECK_EVERY = 50  # steps between host synchronisations (progress bar and NaN ch
 # Adam moves every weight by about lr per step whatever the scale of its gradient, and a learned
 # log-variance of the likelihood has far to go (from 0 to about -5 for grey MNIST digits): at lr
 # 1e-3 that takes thousands of steps, and until then the decoder counts as much noisier than it
-# is, which weighs the KL term up and can collapse the posterior (a VAE trained on one MNIST digit,
-# 760 steps: no active unit until epoch 18 of 20). So the likelihood's own parameters step faster.
+# is, which weighs the KL term up and can collapse the posterior (docs/design-notes.md has a case).
+# So the likelihood's own parameters step faster.
 NOISE_LR_SCALE = 30
 
 
@@ -137,9 +137,9 @@ class Trainer:
         """Zero Adam moments that have decayed into float32's subnormal range.
 
         Pixels that are almost never on get zero gradients, so their moments shrink by 0.9 per
-        step until they are subnormal, where CPU arithmetic is many times slower (on MNIST, 18%
-        of the first layer's moments after 4 epochs, costing a fifth of the throughput). Next to
-        Adam's eps = 1e-8 they move a weight by under 1e-30, so flushing them changes nothing visible.
+        step until they are subnormal, where CPU arithmetic is many times slower (docs/design-notes.md
+        measures it on MNIST). Next to Adam's eps = 1e-8 they move a weight by under 1e-30, so
+        flushing them changes nothing visible.
         """
         if self.device.type != "cpu":
             return

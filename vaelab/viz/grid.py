@@ -12,9 +12,10 @@ from ..errors import InputError, ResourceError
 from ..io import atomic_path
 
 
-def grid_image(images: torch.Tensor, nrow: int | None = None, pad: int = 2, scale: int = 2) -> Image.Image:
-    """(N, C, H, W) or (N, H, W) values in [0, 1] -> one image, `nrow` per row, `scale` x upsampled."""
-    x = images.detach().float().cpu().clamp(0, 1)
+def grid_image(images, nrow: int | None = None, pad: int = 2, scale: int = 2) -> Image.Image:
+    """(N, C, H, W) or (N, H, W) values in [0, 1] (a tensor or numpy array) -> one image, `nrow` per
+    row, `scale` x upsampled."""
+    x = torch.as_tensor(images).detach().float().cpu().clamp(0, 1)
     if x.dim() == 3:
         x = x[:, None]
     if x.dim() != 4 or x.shape[1] not in (1, 3):
@@ -39,7 +40,7 @@ def as_images(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
+def save_grid(images, path: str | Path, nrow: int | None = None) -> Path:
     """Write a PNG grid atomically; the folder must exist."""
     path = Path(path)
     if not path.parent.is_dir():
