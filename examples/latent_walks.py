@@ -38,7 +38,8 @@ def main() -> None:
     for spherical in (False, True):
         frames, z = interpolate(model, zero, one, steps=10, spherical=spherical)
         d = step_distances(frames)
-        print(f"{'spherical' if spherical else 'linear':9} path 0 -> 1: mean step {d.mean():.4f}, largest {d.max():.4f}")
+        kind = "spherical" if spherical else "linear"
+        print(f"{kind:9} path 0 -> 1: mean step {d.mean():.4f}, largest {d.max():.4f}")
         rows.append(frames)
 
     stats = latent_statistics(model, images)  # KL per dimension and which dimensions are active

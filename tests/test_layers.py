@@ -3,7 +3,7 @@
 Layers, lowest first (a module may import from its own layer or a lower one, never a higher one):
 
     core       version, errors, io, registry, config, presets, distributions, likelihoods,
-               objectives, active_units, shard, progress
+               objectives, regularizers, active_units, shard, progress
     parts      data, nets, models, viz
     run        run (Run, the owner of a run folder), checkpoint (its resumable checkpoint's format),
                model (Model, the user-facing object)
@@ -14,8 +14,11 @@ Layers, lowest first (a module may import from its own layer or a lower one, nev
 
 Every import statement is read from the source, at module level and inside functions alike,
 so a deferred import cannot hide a wrong direction; only those under `if TYPE_CHECKING:` (names
-for annotations, never imported at run time) are left out. Cycles are looked for among modules of
-the same layer (imports across layers cannot form one, since they only go down).
+for annotations, never imported at run time) are left out. A registry imports the modules that
+fill it when it is first looked up (vaelab/registry.py names them), so a module that looks names
+up in a registry (`.get`, `.names`, `in`) depends on those modules too, and that counts as an
+import here. Cycles are looked for among modules of the same layer (imports across layers cannot
+form one, since they only go down).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "vaelab"
 LAYERS = [
     ("core", ["version", "errors", "io", "registry", "config", "presets", "distributions", "likelihoods",
-              "objectives", "active_units", "shard", "progress"]),
+              "objectives", "regularizers", "active_units", "shard", "progress"]),
     ("parts", ["data", "nets", "models", "viz"]),
     ("run", ["checkpoint", "run", "model"]),
     ("train", ["train"]),
@@ -87,8 +90,41 @@ def is_module(name: str) -> bool:
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
+def registry_providers() -> dict[str, tuple[str, ...]]:
+    """registry name -> the modules it imports to fill itself, read from registry.py's source."""
+    providers = {}
+    for node in ast.walk(ast.parse((PACKAGE / "registry.py").read_text())):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Call) \
+                and getattr(node.value.func, "id", None) == "Registry":
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            providers[target.id] = tuple(ast.literal_eval(node.value.args[1]))
+    return providers
+
+
+def registry_lookups(path: Path, providers: dict[str, tuple[str, ...]]) -> set[str]:
+    """The provider modules of every registry `path` looks a name up in (registering is not looking up)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr in ("get", "names") and \
+                getattr(node.value, "id", None) in providers:
+            found |= set(providers[node.value.id])
+        if isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
+            found |= {m for c in node.comparators if getattr(c, "id", None) in providers
+                      for m in providers[c.id]}
+    return found
+
+
 def import_graph() -> dict[str, set[str]]:
-    return {module_name(p): imported_modules(p) for p in sorted(PACKAGE.rglob("*.py"))}
+    providers = registry_providers()
+    graph = {}
+    for p in sorted(PACKAGE.rglob("*.py")):
+        this = module_name(p)
+        graph[this] = (imported_modules(p) | registry_lookups(p, providers)) - {this}
+    return graph
+
+
+def test_the_registries_name_their_providers():
+    assert set(registry_providers()) == {"likelihoods", "architectures", "regularizers", "datasets"}
 
 
 def test_every_top_level_module_has_a_layer():

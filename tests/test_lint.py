@@ -1,4 +1,5 @@
-"""The code has no undefined names, unused imports or syntax errors (ruff's pyflakes rules)."""
+"""The code has no undefined names, unused imports or syntax errors (ruff's pyflakes rules), and the
+package and examples keep to 120 columns."""
 import shutil
 import subprocess
 import sys
@@ -9,10 +10,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_pyflakes_finds_nothing():
+@pytest.mark.parametrize("rules, paths", [("F,E9", ["vaelab", "bench", "tests", "examples"]),
+                                          ("E501", ["vaelab", "examples"])])
+def test_ruff_finds_nothing(rules, paths):
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     if ruff is None:
         pytest.skip("ruff is not installed (it comes with the test extra: pip install -e '.[test]')")
-    proc = subprocess.run([ruff, "check", "--select", "F,E9", "--output-format", "concise", "vaelab", "bench", "tests",
-                           "examples"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([ruff, "check", "--select", rules, "--output-format", "concise", *paths], cwd=ROOT,
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -68,7 +68,7 @@ def test_mol_run_holds_the_vocabulary_and_a_sequence_model(mol_run):
 
 
 def test_smiles_files_read_as_smi_csv_and_gzip(tmp_path):
-    from vaelab.mol.data import read_smiles_lines
+    from vaelab.data.molecules import read_smiles_lines
 
     lines = MOLECULES_FILE.read_text().splitlines()[1:21]
     (tmp_path / "m.csv").write_text("id,smiles\n" + "".join(f"{i},{s}\n" for i, s in enumerate(lines)))
@@ -128,7 +128,7 @@ def test_molecules_the_model_cannot_read_are_told_apart(mol_run):
 def test_moses_subset_is_canonical_and_split_as_documented():
     from vaelab.config import DataConfig
     from vaelab.data import load_splits
-    from vaelab.mol.tokens import Vocabulary, detokenize
+    from vaelab.data.tokens import Vocabulary, detokenize
 
     s = load_splits(DataConfig(name="moses", limit=60, val_size=10, binarize="none", representation="smiles"))
     assert (len(s.train), len(s.val), len(s.test)) == (54, 6, 10_000)  # val: min(10, 10% of 60)
@@ -141,7 +141,7 @@ def test_moses_without_the_molsets_wheel_says_how_to_get_it(monkeypatch):
     import importlib.util
 
     from vaelab.errors import ResourceError
-    from vaelab.mol.data import moses_path
+    from vaelab.data.molecules import moses_path
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ResourceError, match="pip install --no-deps molsets"):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vaelab.errors import InputError
-from vaelab.mol.tokens import (
+from vaelab.data.tokens import (
     BOS,
     EOS,
     PAD,

@@ -10,7 +10,7 @@ from vaelab import Run, presets
 from vaelab.cli import main
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.errors import InputError
-from vaelab.mol.data import molecule_splits
+from vaelab.data.molecules import molecule_splits
 from vaelab.train.options import build, check_names, layered
 
 from conftest import TINY_TRAIN_ARGS

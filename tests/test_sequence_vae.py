@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.mol.data import molecule_splits
+from vaelab.data.molecules import molecule_splits
 from vaelab.distributions import DiagonalGaussian
 from vaelab.metrics.likelihood import evaluate
 from vaelab.mol.chem import canonical
 from vaelab.mol.model import MoleculeModel, reconstruction_accuracy
 from vaelab.mol.optimize import fit_property_head, latent_ascent
-from vaelab.mol.tokens import Vocabulary
+from vaelab.data.tokens import Vocabulary
 from vaelab.models import VAE
 from vaelab.nets.gru import EOS, PAD, GRUDecoder, GRUEncoder
 from vaelab.train.trainer import train

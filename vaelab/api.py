@@ -17,7 +17,7 @@ from .data.arrays import from_dataset, splits_from_arrays
 from .errors import InputError
 from .model import Model
 from .mol.model import MoleculeModel
-from .mol.tokens import Vocabulary
+from .data.tokens import Vocabulary
 from .run import Run
 from .train.options import build, layered, options_of, resumed
 from .train.trainer import train

@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import InputError
 from .objectives import TC_ESTIMATORS
-from .registry import architectures, likelihoods, regularizers
+from .registry import likelihoods, regularizers
 
 VERSION = 2
 BINARIZATIONS = ("dynamic", "none")
@@ -161,7 +161,6 @@ class ModelConfig:
         _check(len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
                f"conv channels must be positive, got {self.channels}", "channels")
         _check(all(d >= 1 for d in self.dense), f"dense widths must be positive, got {self.dense}", "dense")
-        architectures.get(self.arch)
         likelihoods.get(self.likelihood)
         regularizers.get(self.regularizer)
         _check(self.beta >= 0 and math.isfinite(self.beta), f"beta must be finite and >= 0, got {self.beta}",
@@ -169,28 +168,24 @@ class ModelConfig:
         _check(self.lam >= 0 and math.isfinite(self.lam), f"lambda must be finite and >= 0, got {self.lam}", "lam")
         _check(self.tc_estimator in TC_ESTIMATORS,
                f"unknown TC estimator {self.tc_estimator!r}; choose one of: {', '.join(TC_ESTIMATORS)}", "tc_estimator")
-        _check(self.tc_estimator == "mws" or self.regularizer == "tc",
-               f"a TC estimator ({self.tc_estimator}) applies to --regularizer tc only, not {self.regularizer!r}",
-               "tc_estimator")
+        _check(self.tc_estimator == TC_ESTIMATORS[0] or uses(self.regularizer, "tc_estimator"),
+               f"a TC estimator ({self.tc_estimator}) applies to --regularizer {taking('tc_estimator')} only, not "
+               f"{self.regularizer!r}", "tc_estimator")
         _check(self.sigma > 0 and math.isfinite(self.sigma), f"sigma must be finite and > 0, got {self.sigma}",
                "sigma")
         _check(self.num_classes >= 0, f"the number of classes must be >= 0, got {self.num_classes}", "num_classes")
         _check(self.res_blocks >= 0, f"residual blocks must be >= 0, got {self.res_blocks}", "res_blocks")
         _check(self.free_bits >= 0 and math.isfinite(self.free_bits),
                f"free bits must be finite and >= 0, got {self.free_bits}", "free_bits")
-        _check(self.free_bits == 0 or self.regularizer == "kl",
-               f"{{name}} applies to --regularizer kl only, not {self.regularizer!r}", "free_bits")
+        _check(self.free_bits == 0 or uses(self.regularizer, "free_bits"),
+               f"{{name}} applies to --regularizer {taking('free_bits')} only, not {self.regularizer!r}", "free_bits")
         _check(0 <= self.word_dropout < 1, f"word dropout must lie in [0, 1), got {self.word_dropout}", "word_dropout")
-        _check(self.reads_tokens == likelihoods.get(self.likelihood).reads_tokens,
-               "the gru architecture and the categorical likelihood go together (token sequences)")
-        _check(not self.reads_tokens or (self.vocab_size >= 4 and len(self.shape) == 1 and len(self.hidden) == 1
-                                         and self.embed_dim >= 1 and self.num_classes == 0),
-               "a gru model needs vocab_size >= 4, shape (max_len,), one hidden width and no classes")
 
     @property
     def reads_tokens(self) -> bool:
-        """Token sequences (molecules) rather than real-valued examples."""
-        return architectures.get(self.arch).reads_tokens
+        """Token sequences (molecules) rather than real-valued examples: what the likelihood models.
+        (The architecture must read the same; the network checks that when it is built.)"""
+        return likelihoods.get(self.likelihood).reads_tokens
 
     @property
     def stochastic(self) -> bool:
@@ -200,6 +195,16 @@ class ModelConfig:
     @property
     def conditional(self) -> bool:
         return self.num_classes > 0
+
+
+def uses(regularizer: str, field_name: str) -> bool:
+    """Whether a regulariser reads a ModelConfig field (`beta`, `lam`, ...): set for another, it would be ignored."""
+    return field_name in regularizers.get(regularizer).uses
+
+
+def taking(field_name: str) -> str:
+    """The regularisers that read a field, for messages: "kl or tc"."""
+    return " or ".join(name for name in regularizers.names() if uses(name, field_name))
 
 
 @dataclass(frozen=True)

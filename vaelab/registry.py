@@ -62,5 +62,5 @@ class Architecture:
 
 likelihoods: Registry = Registry("likelihood", ("vaelab.likelihoods",))
 architectures: Registry[Architecture] = Registry("architecture", ("vaelab.nets",))
-regularizers: Registry = Registry("regularizer", ("vaelab.models.regularizers",))
-datasets: Registry = Registry("dataset", ("vaelab.data", "vaelab.mol.data"))
+regularizers: Registry = Registry("regularizer", ("vaelab.regularizers",))
+datasets: Registry = Registry("dataset", ("vaelab.data.load",))

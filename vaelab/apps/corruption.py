@@ -22,7 +22,8 @@ MASKS = ("center", "left", "right", "top", "bottom", "random")
 def _spec(spec: str, kinds: tuple[str, ...], what: str) -> tuple[str, float | None]:
     kind, _, value = spec.partition(":")
     if kind not in kinds:
-        raise InputError(f"unknown {what} {spec!r}; choose one of: {', '.join(k + (':X' if k in NOISES or k == 'random' else '') for k in kinds)}")
+        forms = ", ".join(k + (":X" if k in NOISES or k == "random" else "") for k in kinds)
+        raise InputError(f"unknown {what} {spec!r}; choose one of: {forms}")
     if not value:
         return kind, None
     try:

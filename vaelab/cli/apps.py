@@ -6,15 +6,16 @@ import argparse
 import torch
 
 from ..apps.anomaly import DEFAULT_FPR, STATISTICS, check_detector, detect, examples_to_score, fit_threshold
-from ..apps.restore import METHODS, denoising_comparison, inpainting_comparison
+from ..apps.restore import METHODS, denoising_comparison, inpaint, inpainting_comparison
+from ..config import ModelConfig
 from ..data import SPLITS
 from ..errors import InputError
 from ..io import atomic_write_text
 from ..registry import regularizers
 from ..run import ARTIFACTS, OUTPUTS, Run
-from ..viz.grid import as_images, save_grid
 from ..train.options import layered
-from .options import add_run_argument, given_options, ints
+from ..viz.grid import as_images, save_grid
+from .options import add_run_argument, default_of, given_options, ints
 from .output import writable
 from .train import add_train_arguments
 
@@ -71,7 +72,7 @@ def register(commands) -> None:
     i.add_argument("--method", default="optimize", choices=[*METHODS, "both"],
                    help="optimize: MAP estimate of z from the known pixels; iterate: encode-decode with the known "
                         "pixels clamped; both: compare them")
-    i.add_argument("--steps", type=int, default=100, help="optimisation steps or iterations")
+    i.add_argument("--steps", type=int, default=default_of(inpaint, "steps"), help="optimisation steps or iterations")
     _restore_options(i, "inpaint", limit=1000)
 
 
@@ -83,8 +84,10 @@ def _score_options(p: argparse.ArgumentParser, fitting: bool) -> None:
     p.add_argument("--fpr", type=float, help="flag this share of normal held-out examples (default 0.05)"
                    if fitting else "set a new threshold at this false-positive rate on the run's normal "
                                    "validation examples (default: the run's threshold)")
-    p.add_argument("--samples", type=int, default=10, help="posterior samples per score")
-    p.add_argument("--iwae-k", type=int, default=100, help="importance samples for --score iwae")
+    p.add_argument("--samples", type=int, default=default_of(fit_threshold, "samples"),
+                   help="posterior samples per score")
+    p.add_argument("--iwae-k", type=int, default=default_of(fit_threshold, "iwae_k"),
+                   help="importance samples for --score iwae")
 
 
 def _restore_options(p: argparse.ArgumentParser, output: str, limit: int | None) -> None:
@@ -104,16 +107,18 @@ def run_fit(args) -> int:
         given["keep_labels"] = tuple(args.normal_class)
     fpr = DEFAULT_FPR if args.fpr is None else args.fpr
     merged = layered(given, args.preset, args.config)
-    stochastic = regularizers.get(merged.get("regularizer", "kl")).stochastic
+    stochastic = regularizers.get(merged.get("regularizer", ModelConfig.regularizer)).stochastic
     check_detector(args.score, fpr, args.samples, args.iwae_k, stochastic, merged.get("val_size", 1))
     data = given.pop("data", None)
     model = fit(data, args.out, preset=args.preset, config=args.config, resume=args.resume,
                 progress=not args.quiet, **given)
-    record = fit_threshold(model, model.run.data().val, args.score, fpr, args.samples, args.iwae_k, args.normal_class)
+    record = fit_threshold(model, model.run.data().val, args.score, fpr, args.samples, args.iwae_k,
+                           args.normal_class)
     model.run.write_artifact("anomaly", record)
     classes = f" classes {record['normal_classes']}" if args.normal_class else ""
     print(f"normal data: {model.config.data.name}{classes}; threshold {record['threshold']:.2f} nats "
-          f"({record['score']}) flags {record['fpr']:.0%} of {record['validation_examples']} normal validation examples")
+          f"({record['score']}) flags {record['fpr']:.0%} of {record['validation_examples']} normal validation "
+          "examples")
     print(f"run folder: {args.out}  (as vaelab train writes it, plus {ARTIFACTS['anomaly']})")
     return 0
 

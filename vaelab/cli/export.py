@@ -18,8 +18,8 @@ Inputs and outputs (N is a dynamic batch axis):
   decoder.onnx  z (N, latent_dim) float32 [, y (N,) int64]    ->  mean (N, *shape): what model.decode
                 gives (pixel probabilities for Bernoulli), and logits (Bernoulli types) or logvar (Gaussians)
 Both files are run with onnxruntime at batch sizes 1 and 7 and compared with PyTorch before anything is
-written: a difference above 1e-4 (for logits, 1e-4 x max(1, |logit|)) stops with an error. Molecule (GRU) runs are refused: their decoder is
-autoregressive. Needs onnx and onnxruntime: pip install 'vaelab[export]'."""
+written: a difference above 1e-4 (for logits, 1e-4 x max(1, |logit|)) stops with an error. Molecule
+(GRU) runs are refused: their decoder is autoregressive. Needs onnx and onnxruntime: pip install 'vaelab[export]'."""
 
 
 def register(commands) -> None:

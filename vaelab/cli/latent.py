@@ -19,7 +19,7 @@ from ..latent.search import nearest_neighbors, save_latents
 from ..latent.traverse import dimension_order, factors_carried, latent_statistics, traverse
 from ..run import OUTPUTS, Run
 from ..viz.grid import as_images, save_grid, save_labelled_rows
-from .options import add_run_argument, floats, ints
+from .options import add_run_argument, default_of, floats, ints
 from .output import writable
 
 EXAMPLES = {
@@ -53,7 +53,8 @@ def register(commands) -> None:
     add_run_argument(i)
     i.add_argument("--from", dest="a", required=True, help="an index of --split or an image file")
     i.add_argument("--to", dest="b", required=True, help="an index of --split or an image file")
-    i.add_argument("--steps", type=int, default=10, help="decoded frames, endpoints included")
+    i.add_argument("--steps", type=int, default=default_of(interpolate, "steps"),
+                   help="decoded frames, endpoints included")
     i.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
     _example_options(i, "interpolation")
 
@@ -61,8 +62,8 @@ def register(commands) -> None:
                      EXAMPLES["traverse"], run_traverse)
     add_run_argument(t)
     t.add_argument("--dims", type=ints, help="dimensions to draw, e.g. 0,3,5 (default: all, sorted by KL)")
-    t.add_argument("--span", type=float, default=3.0, help="sweep from -span to +span")
-    t.add_argument("--steps", type=int, default=9, help="images per dimension")
+    t.add_argument("--span", type=float, default=default_of(traverse, "span"), help="sweep from -span to +span")
+    t.add_argument("--steps", type=int, default=default_of(traverse, "steps"), help="images per dimension")
     t.add_argument("--from", dest="a", help="hold the other dimensions at mu of this example (default: zero)")
     _example_options(t, "traversal")
 

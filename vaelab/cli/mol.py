@@ -15,7 +15,7 @@ from ..mol.model import MoleculeModel
 from ..mol.optimize import optimize_property, write_found
 from ..run import Run
 from . import train
-from .options import add_report_arguments
+from .options import add_report_arguments, default_of
 from .output import report, writable
 
 EXAMPLES = """examples:
@@ -44,14 +44,16 @@ def register(commands) -> None:
     e = mol.add("evaluate", "Validity, uniqueness, novelty, diversity, reconstruction accuracy, KL and active units.",
                 EXAMPLES, run_evaluate)
     e.add_argument("run", help="run folder of a molecule model")
-    e.add_argument("-n", type=int, default=10_000, help="molecules to sample")
-    e.add_argument("--temperature", type=float, default=1.0, help="token sampling temperature")
-    e.add_argument("--reconstruct", type=int, default=1000,
+    e.add_argument("-n", type=int, default=default_of(evaluate_run, "n"), help="molecules to sample")
+    e.add_argument("--temperature", type=float, default=default_of(evaluate_run, "temperature"),
+                   help="token sampling temperature")
+    e.add_argument("--reconstruct", type=int, default=default_of(evaluate_run, "reconstruct"),
                    help="held-out molecules to reconstruct and to measure the ELBO on")
     e.add_argument("--held-out", choices=["test", "scaffolds"], default="test",
                    help="molecules to reconstruct: the run's test split or, for a MOSES run, the first "
                         "--reconstruct molecules of MOSES's scaffold test set (unseen ring systems)")
-    e.add_argument("--iwae-k", type=int, default=10, help="importance samples for the -log p(x) bound")
+    e.add_argument("--iwae-k", type=int, default=default_of(evaluate_run, "iwae_k"),
+                   help="importance samples for the -log p(x) bound")
     e.add_argument("--seed", type=int, default=0)
     add_report_arguments(e)
 
@@ -60,17 +62,20 @@ def register(commands) -> None:
     i.add_argument("run", help="run folder of a molecule model")
     i.add_argument("--from", dest="start", required=True, help="SMILES of the first molecule")
     i.add_argument("--to", dest="end", required=True, help="SMILES of the last molecule")
-    i.add_argument("--steps", type=int, default=8, help="points on the line, both ends included")
+    i.add_argument("--steps", type=int, default=default_of(MoleculeModel.interpolate, "steps"),
+                   help="points on the line, both ends included")
 
     o = mol.add("optimize", "Raise a property by gradient ascent in the latent space; compared with prior samples.",
                 EXAMPLES, run_optimize)
     o.add_argument("run", help="run folder of a molecule model")
     o.add_argument("--property", required=True, help="qed or logp (computed with RDKit)")
-    o.add_argument("--seeds", type=int, default=20, help="training molecules to start from")
-    o.add_argument("--steps", type=int, default=50, help="gradient steps per seed")
-    o.add_argument("--decode-every", type=int, default=5, help="decode the latent every N steps")
-    o.add_argument("--lr", type=float, default=0.05, help="step size of the ascent")
-    o.add_argument("--head-molecules", type=int, default=10_000,
+    o.add_argument("--seeds", type=int, default=default_of(optimize_property, "seeds"),
+                   help="training molecules to start from")
+    o.add_argument("--steps", type=int, default=default_of(optimize_property, "steps"), help="gradient steps per seed")
+    o.add_argument("--decode-every", type=int, default=default_of(optimize_property, "decode_every"),
+                   help="decode the latent every N steps")
+    o.add_argument("--lr", type=float, default=default_of(optimize_property, "lr"), help="step size of the ascent")
+    o.add_argument("--head-molecules", type=int, default=default_of(optimize_property, "head_molecules"),
                    help="training molecules the property head learns from")
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--json", action="store_true", help="print one JSON object")

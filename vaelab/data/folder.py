@@ -65,7 +65,8 @@ def find_images(folder: str | Path) -> tuple[list[str], list[int] | None, list[s
     if flat:
         return flat, None, []
     if not classes:
-        raise ResourceError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or in its subfolders")
+        raise ResourceError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or in its "
+                            "subfolders")
     pairs = sorted((p.relative_to(folder).as_posix(), label)
                    for label, found in enumerate(classes.values()) for p in found)
     return [name for name, _ in pairs], [label for _, label in pairs], list(classes)
@@ -140,7 +141,8 @@ def read_image(path: str | Path, shape: tuple[int, ...]) -> Tensor:
     image_header(path)  # refuses unreadable files and bombs before decoding
     c, h, w = shape
     pixels = decode_image(path, colour=c == 3, size=(w, h), resize=True)  # (H, W, C)
-    return torch.tensor(pixels.transpose(2, 0, 1), dtype=torch.float32).div_(255.0)  # a copy: decoded arrays are read-only
+    # torch.tensor makes a copy: decoded arrays are read-only
+    return torch.tensor(pixels.transpose(2, 0, 1), dtype=torch.float32).div_(255.0)
 
 
 # --- splits ----------------------------------------------------------------------------------------
@@ -204,7 +206,8 @@ def read_attribute_file(path: str | Path) -> tuple[list[str], list[str], Tensor]
     body = lines[1:]
     for n, tokens in body:  # checked line by line for the error message, converted in one go below
         if len(tokens) != len(names) + 1:
-            raise ResourceError(f"{path}:{n}: expected a file name and {len(names)} values, got {len(tokens) - 1} values")
+            raise ResourceError(f"{path}:{n}: expected a file name and {len(names)} values, "
+                                f"got {len(tokens) - 1} values")
         if not _SIGNS.issuperset(tokens[1:]):
             column = next(i for i, t in enumerate(tokens[1:]) if t not in _SIGNS)
             raise ResourceError(f"{path}:{n}: value {tokens[1 + column]!r} for {names[column]}; expected 1 or -1")

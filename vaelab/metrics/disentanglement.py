@@ -41,7 +41,8 @@ PRUNE_STD = 0.05  # a code dimension whose std over the data is below this carri
 def _check(codes: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     codes, factors = np.asarray(codes, dtype=np.float64), np.asarray(factors)
     if codes.ndim != 2 or factors.ndim != 2 or len(codes) != len(factors):
-        raise InputError(f"codes must be (N, L) and factors (N, F) for the same N; got {codes.shape} and {factors.shape}")
+        raise InputError(f"codes must be (N, L) and factors (N, F) for the same N; "
+                         f"got {codes.shape} and {factors.shape}")
     if len(codes) < 2:
         raise InputError("need at least two examples to measure disentanglement")
     if not np.isfinite(codes).all():

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..distributions import DiagonalGaussian, standard_normal_log_prob
+from ..errors import InputError
 from ..likelihoods import Likelihood
 from ..objectives import LossTerms
 from ..registry import architectures, likelihoods, regularizers
@@ -21,11 +22,15 @@ class VAE(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
+        architecture, likelihood = architectures.get(config.arch), likelihoods.get(config.likelihood)
+        if architecture.reads_tokens != likelihood.reads_tokens:
+            raise InputError(f"the {config.arch} networks and the {config.likelihood} likelihood do not go together: "
+                             "token sequences need both to read tokens (gru, categorical), other data neither")
         self.regularizer = regularizers.get(config.regularizer)(config)
         # The autoencoders have no posterior variance: their encoder outputs mu alone.
         out_features = 2 * config.latent_dim if self.regularizer.stochastic else config.latent_dim
-        self.encoder, self.decoder = architectures.get(config.arch).build(config, out_features)
-        self.likelihood: Likelihood = likelihoods.get(config.likelihood)(config.shape, config.sigma)
+        self.encoder, self.decoder = architecture.build(config, out_features)
+        self.likelihood: Likelihood = likelihood(config.shape, config.sigma)
 
     def one_hot(self, y: Tensor) -> Tensor:
         """Labels (B,) in 0..num_classes-1 -> the one-hot vectors (B, num_classes) a conditional VAE's networks take."""

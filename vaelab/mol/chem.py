@@ -1,8 +1,8 @@
-"""Thin wrappers over RDKit: canonical SMILES, properties, fingerprints and generation metrics.
+"""Judging molecules with RDKit: properties, fingerprints, internal diversity and the generation metrics.
 
-RDKit is imported on first use (`_chem`), so `import vaelab` works without it. Everything that takes
-SMILES treats a string RDKit cannot parse, an empty one, or one with inner whitespace as invalid
-(RDKit would read the text after a space as the molecule's name, so "CC O" would pass as ethane).
+Reading them (canonical SMILES, validity) is vaelab.data.smiles; `canonical` and `is_valid` are
+offered here too, as the functions a user of these metrics needs beside them. RDKit is imported on
+first use, so `import vaelab` works without it.
 """
 from __future__ import annotations
 
@@ -12,49 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data.smiles import canonical, canonical_many, is_valid, rdkit_chem, rdkit_mol  # noqa: F401
 from ..errors import InputError
 
 INT_DIV_MAX_MOLECULES = 10_000  # generation_metrics: IntDiv is O(n^2), and 10,000 molecules are 5e7 similarities
-
-
-@functools.cache
-def _chem() -> Any:
-    """rdkit.Chem, imported once with RDKit's stderr logging silenced (every bad SMILES would print)."""
-    try:
-        from rdkit import Chem, RDLogger
-    except ImportError as e:  # pragma: no cover - rdkit is installed where molecules are used
-        raise InputError("molecules need RDKit: pip install rdkit") from e
-    RDLogger.DisableLog("rdApp.*")
-    return Chem
-
-
-def _mol(smiles: str) -> Any | None:
-    """The RDKit molecule of a SMILES string, or None when it is not a molecule with at least one atom."""
-    if not isinstance(smiles, str):
-        raise InputError(f"expected a SMILES string, got {type(smiles).__name__}")
-    text = smiles.strip()
-    if not text or any(ch.isspace() for ch in text):
-        return None
-    mol = _chem().MolFromSmiles(text)
-    if mol is None or mol.GetNumAtoms() == 0:
-        return None
-    return mol
-
-
-def canonical(smiles: str) -> str | None:
-    """RDKit's canonical isomeric SMILES, so equal molecules compare equal as strings; None if invalid."""
-    mol = _mol(smiles)
-    return None if mol is None else _chem().MolToSmiles(mol, isomericSmiles=True)
-
-
-def canonical_many(smiles: Iterable[str]) -> list[str | None]:
-    """`canonical` of each string, in order."""
-    return [canonical(s) for s in smiles]
-
-
-def is_valid(smiles: str) -> bool:
-    """Whether RDKit parses (and sanitizes) the string to a molecule with at least one atom."""
-    return _mol(smiles) is not None
 
 
 def _qed(mol: Any) -> float:
@@ -80,7 +41,7 @@ def property_values(smiles: Sequence[str], name: str) -> np.ndarray:
     fn = PROPERTIES[name]
     out = np.full(len(smiles), np.nan, dtype=np.float64)
     for i, s in enumerate(smiles):
-        mol = _mol(s)
+        mol = rdkit_mol(s)
         if mol is not None:
             out[i] = fn(mol)
     return out
@@ -88,7 +49,7 @@ def property_values(smiles: Sequence[str], name: str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _morgan_generator(radius: int, n_bits: int) -> Any:
-    _chem()
+    rdkit_chem()
     from rdkit.Chem import rdFingerprintGenerator
 
     return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
@@ -103,7 +64,7 @@ def morgan_fingerprints(smiles: Iterable[str], radius: int = 2, n_bits: int = 10
     gen = _morgan_generator(int(radius), int(n_bits))
     fps = []
     for s in smiles:
-        mol = _mol(s)
+        mol = rdkit_mol(s)
         if mol is not None:
             fps.append(gen.GetFingerprint(mol))
     return fps

@@ -43,8 +43,8 @@ def evaluate_run(mvae: MoleculeModel, n: int = 10_000, temperature: float = 1.0,
     """`evaluate_molecules` on the run's own data (or `data`, a spec). `held_out`: "test" reconstructs the
     test split; "scaffolds" MOSES's scaffold test set (unseen ring systems; MOSES runs only)."""
     from ..errors import InputError
-    from .data import load_moses_file
-    from .tokens import Vocabulary
+    from ..data.molecules import load_moses_file
+    from ..data.tokens import Vocabulary
 
     for name, value in (("n", n), ("reconstruct", reconstruct), ("iwae_k", iwae_k)):
         if value < 1:

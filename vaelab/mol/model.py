@@ -17,8 +17,8 @@ from torch import Tensor
 from ..config import RunConfig
 from ..errors import InputError, ResourceError
 from ..model import TrainedModel, as_generator
-from .chem import canonical
-from .tokens import Vocabulary, detokenize, tokenize
+from ..data.smiles import canonical
+from ..data.tokens import Vocabulary, detokenize, tokenize
 
 if TYPE_CHECKING:
     from ..run import Run

@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import InputError
 from ..registry import Architecture, architectures
 from ..shard import rand_rows
 
-PAD, BOS, EOS = 0, 1, 2  # fixed ids of the special tokens (vaelab.mol.tokens.Vocabulary)
+PAD, BOS, EOS = 0, 1, 2  # fixed ids of the special tokens (vaelab.data.tokens.Vocabulary)
 
 
 class GRUEncoder(nn.Module):
@@ -132,6 +133,9 @@ class TokenSequence:
 
 
 def build_gru(config, out_features: int):
+    if not (config.vocab_size >= 4 and len(config.shape) == 1 and len(config.hidden) == 1 and config.embed_dim >= 1
+            and config.num_classes == 0):
+        raise InputError("a gru model needs vocab_size >= 4, shape (max_len,), one hidden width and no classes")
     hidden, max_len = config.hidden[0], config.shape[0]
     return (
         GRUEncoder(config.vocab_size, config.embed_dim, hidden, out_features),

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import presets
-from ..config import IN_MEMORY, MOLECULE_DATASETS, DataConfig, ModelConfig, RunConfig, TrainConfig, option_table
+from ..config import (IN_MEMORY, MOLECULE_DATASETS, DataConfig, ModelConfig, RunConfig, TrainConfig, option_table,
+                      taking, uses)
 from ..data import Splits, load_splits, parse_data_spec
 from ..errors import InputError
 from ..io import read_json
@@ -127,10 +128,9 @@ def _kind_defaults(name: str, options: dict[str, Any]) -> dict[str, Any]:
 def _refuse_ignored_weights(given: dict[str, Any], regularizer: str) -> None:
     """A weight given for a regulariser that would silently ignore it: a user who gives one means
     something by it. (A preset's or a config file's weights are settings carried along, not asks.)"""
-    if "lam" in given and regularizer != "l2":
-        raise InputError(f"{{name}} applies to --regularizer l2 only, not {regularizer}", "lam")
-    if "beta" in given and regularizer not in ("kl", "tc"):
-        raise InputError(f"{{name}} applies to --regularizer kl or tc only, not {regularizer}", "beta")
+    for weight in ("lam", "beta"):
+        if weight in given and not uses(regularizer, weight):
+            raise InputError(f"{{name}} applies to --regularizer {taking(weight)} only, not {regularizer}", weight)
 
 
 def resumed(saved: RunConfig, given: dict[str, Any], where: str) -> RunConfig:

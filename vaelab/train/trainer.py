@@ -63,11 +63,10 @@ class Trainer:
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         if not self.group.main:
             self.log = lambda msg: None
+        torch.manual_seed(config.train.seed)  # weight initialisation
+        self.network = VAE(config.model).to(self.device)  # before any write: a config it cannot build writes nothing
         self.creates_run_dir = self.group.main and out is not None and not resume and not Path(out).exists()
         self.run = self._prepare_run(out, resume)
-
-        torch.manual_seed(config.train.seed)  # weight initialisation
-        self.network = VAE(config.model).to(self.device)
         fused = self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(parameter_groups(self.network, config.train.lr), lr=config.train.lr,
                                           fused=fused)
@@ -158,7 +157,8 @@ class Trainer:
         if len(bad):
             step = first_step + int(bad[0])
             value = float(losses[int(bad[0])])
-            kept = f"the checkpoint of epoch {self.state['epoch']} is kept" if self.state["epoch"] else "nothing was saved"
+            saved = self.state["epoch"]
+            kept = f"the checkpoint of epoch {saved} is kept" if saved else "nothing was saved"
             raise TrainingDiverged(
                 f"loss became {value} at epoch {epoch}, step {step + 1} (global step "
                 f"{self.state['step'] + step + 1}); {kept}. Try a lower --lr, --grad-clip 10 or --kl-warmup")

@@ -12,14 +12,17 @@ report does not (free bits, beta-TCVAE's total correlation).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from ..config import ModelConfig
-from ..distributions import DiagonalGaussian
-from ..objectives import total_correlation
-from ..registry import regularizers
+from .distributions import DiagonalGaussian
+from .objectives import total_correlation
+from .registry import regularizers
+
+if TYPE_CHECKING:
+    from .config import ModelConfig
 
 
 @dataclass
@@ -31,8 +34,9 @@ class Penalty:
 
 class Regularizer:
     stochastic = True  # z ~ q(z|x) by the reparameterisation trick; False: z = mu, an autoencoder
+    uses: tuple[str, ...] = ()  # the ModelConfig fields it reads: others set for it would be ignored
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: "ModelConfig"):
         self.config = config
 
     def penalty(self, qz: DiagonalGaussian, z: Tensor, beta: float | None, dataset_size: int | None) -> Penalty:
@@ -44,6 +48,8 @@ class Regularizer:
 @regularizers.register("kl")
 class KL(Regularizer):
     """beta * KL(q(z|x) || N(0, I)): the VAE at beta 1, the beta-VAE above."""
+
+    uses = ("beta", "free_bits")
 
     def penalty(self, qz, z, beta, dataset_size):
         kl_dims = qz.kl_per_dim()
@@ -63,6 +69,8 @@ class TotalCorrelation(Regularizer):
     """beta-TCVAE (Chen et al. 2018): KL = index-code MI + TC + dimension-wise KL, and beta weighs only
     the TC, so the loss is the negative ELBO plus (beta - 1) TC. The warm-up scales the whole term."""
 
+    uses = ("beta", "tc_estimator")
+
     def penalty(self, qz, z, beta, dataset_size):
         cfg = self.config
         kl = qz.kl()  # first: the order the graph is built in is the order its gradients are summed in
@@ -77,6 +85,7 @@ class L2(Regularizer):
     """lambda * |z|^2 on the code of a deterministic encoder: the regularised autoencoder."""
 
     stochastic = False
+    uses = ("lam",)
 
     def penalty(self, qz, z, beta, dataset_size):
         return Penalty((z**2).sum(-1), self.config.lam)

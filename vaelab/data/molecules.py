@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 
 from ..config import DataConfig
-from ..data import Splits
 from ..errors import InputError, ResourceError
 from ..registry import datasets
-from .chem import canonical_many
+from .smiles import canonical_many
+from .splits import Splits
 from .tokens import Vocabulary, longest, tokenize
 
 MOSES_FILES = ("train", "test", "test_scaffolds")
@@ -96,7 +96,8 @@ def canonical_lines(lines: list[tuple[int, str]], source: str, skip_invalid: boo
     canon = canonical_many(s for _, s in lines)
     bad = [(number, text) for (number, text), c in zip(lines, canon) if c is None]
     if bad and len(bad) == len(lines):
-        raise ResourceError(f"{source}: none of the {len(lines)} SMILES is a valid molecule (line {bad[0][0]}: {bad[0][1]!r})")
+        raise ResourceError(f"{source}: none of the {len(lines)} SMILES is a valid molecule "
+                            f"(line {bad[0][0]}: {bad[0][1]!r})")
     if bad and not skip_invalid:
         raise ResourceError(f"{source}: {len(bad)} of {len(lines)} SMILES are not valid molecules, the first on line "
                          f"{bad[0][0]}: {bad[0][1]!r}; fix them or pass --skip-invalid")
@@ -137,7 +138,8 @@ def moses_splits(config: DataConfig) -> Splits:
 def smiles_file_splits(config: DataConfig) -> Splits:
     smiles = canonical_lines(read_smiles_lines(config.path, config.limit), str(config.path), config.skip_invalid)
     if len(smiles) < 3:
-        raise ResourceError(f"{config.path}: {len(smiles)} valid molecules; training, validation and test need one each")
+        raise ResourceError(f"{config.path}: {len(smiles)} valid molecules; training, validation and test "
+                            "need one each")
     n_test = max(1, min(FILE_TEST_MAX, int(len(smiles) * FILE_TEST_SHARE)))
     pool = smiles[:len(smiles) - n_test]
     n_val = max(1, min(config.val_size, len(pool) // 10)) if config.val_size else 0

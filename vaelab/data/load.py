@@ -1,0 +1,37 @@
+"""Data by name: `--data NAME[:PATH]` -> the source registered under NAME -> in-memory `Splits`.
+
+Every source module registers itself in `vaelab.registry.datasets` when imported; this module
+imports them all, so a name is looked up only once every source is known, and applies what every
+source shares: contrast normalisation, keeping some labels.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import DataConfig
+from ..registry import datasets
+from . import arrays, factors, folder, idx, mnist, molecules, table  # noqa: F401  (they register the sources)
+from .splits import SPLITS, Splits, keep_labels
+
+
+def parse_data_spec(spec: str) -> tuple[str, str | None]:
+    """'mnist' -> ('mnist', None); 'idx:~/DIR' -> ('idx', '/home/.../DIR'); 'mols.smi' -> ('smiles', 'mols.smi')."""
+    name, sep, path = spec.partition(":")
+    if name not in datasets and not sep and _is_smiles_file(spec):
+        name, path = "smiles", spec  # a SMILES file is named by its path alone
+    datasets.get(name)
+    return name, (str(Path(path).expanduser()) if path else None)
+
+
+def _is_smiles_file(spec: str) -> bool:
+    return any(suffix in (".smi", ".csv", ".txt") for suffix in Path(spec).suffixes)
+
+
+def load_splits(config: DataConfig) -> Splits:
+    splits = datasets.get(config.name)(config)
+    if config.contrast != "none":
+        from .contrast import with_contrast
+
+        for split in SPLITS:
+            setattr(splits, split, with_contrast(getattr(splits, split), config.contrast))
+    return keep_labels(splits, config.keep_labels) if config.keep_labels is not None else splits
