@@ -12,7 +12,7 @@ from pathlib import Path
 from sklearn.datasets import load_breast_cancer
 
 import vaelab
-from vaelab.apps.anomaly import detect, examples_to_score, fit_threshold
+from vaelab.apps.anomaly import detect, examples_to_score, fit_detector
 
 
 def write_csv(path: Path) -> None:
@@ -36,8 +36,7 @@ def main() -> None:
     model = vaelab.fit(f"csv:{table}", args.out, label_column="diagnosis", keep_labels=(0,), model="mlp",
                        hidden=(32,), latent_dim=4, likelihood="gaussian-learned", val_size=40,
                        epochs=args.epochs, batch_size=32, progress=False)
-    record = fit_threshold(model, model.run.data().val, fpr=0.05, normal_labels=(0,))  # held-out benign rows
-    model.run.write_artifact("anomaly", record)  # as `vaelab anomaly fit` keeps it: `vaelab anomaly score` reads it
+    record = fit_detector(model, fpr=0.05)  # on held-out benign rows; kept in the run folder, as `anomaly fit` does
     print(f"threshold: {record['threshold']:.2f} nats of negative ELBO")
 
     x, y = examples_to_score(model.run, split="test")  # the test rows of every class, scaled as in training

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from vaelab.apps.anomaly import anomaly_scores, detection_metrics, threshold_at_fpr
+from vaelab import Run
 from vaelab.cli import main
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import Splits
@@ -139,3 +140,28 @@ def test_scoring_other_kinds_of_data_is_refused(tiny_run, tmp_path):
                       "--out", tmp_path / "s.csv", cwd=tmp_path)
     assert_refused(proc, "was not trained on a CSV table")
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_the_normal_classes_are_the_labels_the_run_kept(tiny_idx, tmp_path, capsys):
+    """However the normal labels were given (--normal-class, --keep-labels), and after --resume, the
+    record names them, so scoring reports AUROC; a split with no anomaly scores without it."""
+    run = tmp_path / "run"
+    args = ["anomaly", "fit", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--keep-labels", "0", "--out", str(run)]
+    assert main(args) == 0
+    assert json.loads((run / "anomaly.json").read_text())["normal_classes"] == [0]
+    assert main([*args, "--resume", "--epochs", "3"]) == 0
+    assert json.loads((run / "anomaly.json").read_text())["normal_classes"] == [0]
+    capsys.readouterr()
+    assert main(["anomaly", "score", str(run), "--out", str(tmp_path / "all.csv")]) == 0
+    assert "AUROC" in capsys.readouterr().out
+    assert main(["anomaly", "score", str(run), "-n", "1", "--out", str(tmp_path / "one.csv")]) == 0
+    assert "AUROC" not in capsys.readouterr().out  # one example: nothing to rank
+    assert (tmp_path / "one.csv").read_text().splitlines()[0] == "index,score,flagged,label,anomaly"
+
+
+def test_anomaly_fit_trains_in_several_processes(tiny_idx, tmp_path):
+    proc = vaelab_cli("anomaly", "fit", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--normal-class", "1",
+                      "--nproc", "2", "--out", tmp_path / "run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["processes"] for r in Run.open(tmp_path / "run").metrics()] == [2, 2]
+    assert json.loads((tmp_path / "run" / "anomaly.json").read_text())["normal_classes"] == [1]

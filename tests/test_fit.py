@@ -106,3 +106,44 @@ def test_load_gives_a_molecule_model_for_a_molecule_run(tmp_path):
                        val_size=20, progress=False)
     assert isinstance(model, vaelab.MoleculeModel) and isinstance(vaelab.load(tmp_path / "mol"), vaelab.MoleculeModel)
     assert all(isinstance(s, str) for s in model.sample(3, generator=0))
+
+
+def test_fit_starts_from_a_run_config_with_options_on_top(tiny_run, tmp_path):
+    """A RunConfig is a layer under the options given, as a config.json file is: its own weights (beta,
+    lam) are settings carried along, not asks that a regulariser would ignore."""
+    saved = vaelab.Run.open(tiny_run).config
+    model = vaelab.fit(config=saved, seed=1, epochs=1, progress=False)
+    assert model.config.train.seed == 1 and model.config.model == saved.model and model.config.data == saved.data
+
+
+def test_keeping_labels_and_contrast_apply_to_arrays_too():
+    x, y = arrays()
+    model = vaelab.fit(x, labels=y, keep_labels=(1,), contrast="gcn", binarize="none", likelihood="gaussian-learned",
+                       progress=False, **OPTIONS)
+    assert model.config.data.keep_labels == (1,) and model.config.data.contrast == "gcn"
+    from vaelab.data import finish
+    from vaelab.data.arrays import splits_from_arrays
+
+    splits = finish(splits_from_arrays(x, y), model.config.data)
+    assert set(splits.train_labels.tolist()) == {1} and float(splits.train.mean().abs()) < 1e-5  # centred images
+
+
+def test_a_run_on_a_data_source_does_not_resume_on_arrays(tiny_run):
+    x, _ = arrays()
+    with pytest.raises(vaelab.InputError, match="resume it with the same data"):
+        vaelab.fit(x, tiny_run, resume=True, epochs=5, progress=False)
+
+
+def test_molecule_runs_refuse_image_commands_in_one_line(tmp_path):
+    from pathlib import Path
+
+    molecules = Path(__file__).parent / "data" / "molecules.smi"
+    vaelab.fit(str(molecules), tmp_path / "mol", latent_dim=4, hidden=16, embed_dim=8, epochs=1, val_size=20,
+               progress=False)
+    for command in (["reconstruct"], ["map"], ["encode", "--out", tmp_path / "z.npz"], ["sample"]):
+        proc = vaelab_cli(command[0], tmp_path / "mol", *command[1:], cwd=tmp_path)
+        assert_refused(proc, "molecule model", "MoleculeModel")
+    with pytest.raises(vaelab.InputError, match="cannot be exported"):
+        from vaelab.export import export_onnx
+
+        export_onnx(vaelab.load(tmp_path / "mol"), tmp_path / "onnx")

@@ -12,14 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, option_table
+from .config import IN_MEMORY, RunConfig, option_table
+from .data import finish
 from .data.arrays import from_dataset, splits_from_arrays
 from .errors import InputError
 from .model import Model
 from .mol.model import MoleculeModel
 from .data.tokens import Vocabulary
 from .run import Run
-from .train.options import build, layered, options_of, resumed
+from .train.options import build, layered, resumed
 from .train.trainer import train
 
 
@@ -45,16 +46,19 @@ def fit(data: Any = None, out: str | Path | None = None, *, labels: Any = None, 
     in_memory = data is not None and not isinstance(data, str)
     if in_memory and not hasattr(data, "shape"):
         data, labels = from_dataset(data) if labels is None else (data, labels)
-    given = {**(options_of(config) if isinstance(config, RunConfig) else {}), **options}
-    if isinstance(data, str):
-        given["data"] = data
-    merged = layered(given, preset, None if isinstance(config, RunConfig) else config)
+    given = {**options, **({"data": data} if isinstance(data, str) else {})}
+    merged = layered(given, preset, config)
     if resume:
         if out is None:
             raise InputError("resuming needs the run folder to continue", "out")
         saved = Run.open(out).config
+        if in_memory != (saved.data.name == IN_MEMORY):
+            raise InputError(f"{out} was trained on {saved.data.spec}: resume it with the same data", "data")
         run_config = resumed(saved, merged, str(out))
-        splits = splits_from_arrays(data, labels, saved.data.val_size) if in_memory else Run(out, saved).data()
+        if in_memory:
+            splits = finish(splits_from_arrays(data, labels, saved.data.val_size), saved.data)
+        else:
+            splits = Run(out, saved).data()
     else:
         splits = None
         if in_memory:

@@ -90,7 +90,7 @@ class DataConfig:
         _check(self.val_size >= 0, f"the validation size must be >= 0, got {self.val_size}", "val_size")
         for source, form in (("idx", "idx:DIR"), ("folder", "folder:DIR"), ("csv", "csv:FILE"),
                              ("smiles", "FILE.smi|FILE.csv")):
-            _check(name != source or bool(self.path), f"the {source} dataset needs a path: --data {form}")
+            _check(name != source or bool(self.path), f"the {source} dataset needs a path: {form}")
         _check(self.image_size is None or name == "folder",
                f"{{name}} applies only to the folder dataset, not {name!r}", "image_size")
         _check(self.label_column is None or name == "csv", f"{{name}} applies only to csv data, not {name!r}",
@@ -108,8 +108,8 @@ class DataConfig:
         _check(self.contrast == "none" or (name != "csv" and not molecules),
                f"{{name}} applies to images, not to {name!r} data", "contrast")
         _check(self.contrast == "none" or self.binarize == "none",
-               "--contrast gcn takes grey levels out of [0, 1], so it cannot be binarized: add --binarize none "
-               "and a Gaussian likelihood")
+               "{contrast} gcn takes grey levels out of [0, 1], so it cannot be binarized: set {binarize} none "
+               "and a Gaussian {likelihood}")
         _check(self.keep_labels is None or len(self.keep_labels) > 0, "give at least one label to keep", "keep_labels")
 
     @property
@@ -169,7 +169,7 @@ class ModelConfig:
         _check(self.tc_estimator in TC_ESTIMATORS,
                f"unknown TC estimator {self.tc_estimator!r}; choose one of: {', '.join(TC_ESTIMATORS)}", "tc_estimator")
         _check(self.tc_estimator == TC_ESTIMATORS[0] or uses(self.regularizer, "tc_estimator"),
-               f"a TC estimator ({self.tc_estimator}) applies to --regularizer {taking('tc_estimator')} only, not "
+               f"a TC estimator ({self.tc_estimator}) applies to {{regularizer}} {taking('tc_estimator')} only, not "
                f"{self.regularizer!r}", "tc_estimator")
         _check(self.sigma > 0 and math.isfinite(self.sigma), f"sigma must be finite and > 0, got {self.sigma}",
                "sigma")
@@ -178,7 +178,7 @@ class ModelConfig:
         _check(self.free_bits >= 0 and math.isfinite(self.free_bits),
                f"free bits must be finite and >= 0, got {self.free_bits}", "free_bits")
         _check(self.free_bits == 0 or uses(self.regularizer, "free_bits"),
-               f"{{name}} applies to --regularizer {taking('free_bits')} only, not {self.regularizer!r}", "free_bits")
+               f"{{name}} applies to {{regularizer}} {taking('free_bits')} only, not {self.regularizer!r}", "free_bits")
         _check(0 <= self.word_dropout < 1, f"word dropout must lie in [0, 1), got {self.word_dropout}", "word_dropout")
 
     @property

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import InputError, ResourceError
-from .model import Model
+from .model import Model, TrainedModel
 from .run import Run
 
 FORMATS = ("onnx",)
@@ -103,9 +103,9 @@ def _require_onnx():
     return onnx, onnxruntime
 
 
-def _as_model(model_or_run: Model | str | Path) -> Model:
+def _as_model(model_or_run: TrainedModel | str | Path) -> Model:
     """A private CPU copy in eval mode: exporting never changes the caller's model (mode, device)."""
-    model = model_or_run if isinstance(model_or_run, Model) else Run.open(model_or_run).model()
+    model = model_or_run if isinstance(model_or_run, TrainedModel) else Run.open(model_or_run).model()
     if model.config.model.reads_tokens:
         raise InputError("sequence (molecule) runs cannot be exported to ONNX: their GRU decoder is "
                          "autoregressive (a loop over tokens with sampling), not one graph; use vaelab.mol")
@@ -119,7 +119,7 @@ def _check_out_dir(out: Path, force: bool) -> None:
         raise ResourceError(f"output folder does not exist: {out.parent}")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise InputError(f"{out} already exists and is not empty; "
-                          f"use --force to replace the {', '.join(EXPORT_FILES)} in it, or choose another folder")
+                          f"use {{force}} to replace the {', '.join(EXPORT_FILES)} in it, or choose another folder")
 
 
 def _trace(graph: nn.Module, args: tuple[Tensor, ...], path: Path, input_names: list[str],

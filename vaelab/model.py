@@ -66,7 +66,9 @@ class TrainedModel:
 
 
 class Model(TrainedModel):
-    """A trained VAE of images or table rows: arrays in, arrays out."""
+    """A trained VAE of images or table rows: arrays in, arrays out. (A molecule model's network is a
+    Model too, for what works on any network -- evaluation, training; its inputs and outputs are
+    SMILES, which `MoleculeModel` reads and writes.)"""
 
     def __repr__(self) -> str:
         c = self.config.model
@@ -78,8 +80,14 @@ class Model(TrainedModel):
         return tuple(self.config.model.shape)
 
     # --- inputs -----------------------------------------------------------------------------------------
+    def _refuse_tokens(self) -> None:
+        if self.config.model.reads_tokens:
+            raise InputError("this is a molecule model: its inputs and outputs are SMILES, which vaelab.load(RUN) "
+                             "reads and writes (a MoleculeModel); the commands are vaelab mol ...")
+
     def batch(self, x: Any) -> Tensor:
         """Examples as the network takes them: float32 (B, *shape) on the model's device."""
+        self._refuse_tokens()
         x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
         size = math.prod(self.shape)
         n = x.numel() // size
@@ -115,6 +123,7 @@ class Model(TrainedModel):
     @torch.no_grad()
     def decode(self, z: Any, y: Any = None) -> Tensor:
         """z (B, latent_dim) -> the mean of p(x|z), (B, *shape); for Bernoulli pixels, their probabilities."""
+        self._refuse_tokens()
         zb = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         zb = zb[None] if zb.dim() == 1 else zb
         if zb.dim() != 2 or zb.shape[-1] != self.latent_dim:

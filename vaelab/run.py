@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -25,6 +26,7 @@ import torch
 
 from .checkpoint import checkpoint_counters, load_checkpoint, save_checkpoint
 from .config import IN_MEMORY, DataConfig, RunConfig
+from .data import load_splits, parse_data_spec, restandardize
 from .errors import InputError, ResourceError
 from .io import atomic_write_text, load_weights, read_json, save_weights, write_json
 
@@ -152,35 +154,45 @@ class Run:
 
     # --- the data -----------------------------------------------------------------------------------
     def data(self, spec: str | None = None, *, every_label: bool = False):
-        """The run's splits as it was trained on them (a table scaled by its saved statistics).
+        """The run's splits as it was trained on them: a table scaled by its saved statistics, molecules
+        checked against its saved vocabulary.
 
-        `spec`: other data of the same kind instead (`--data SPEC`), presented as the run's own
-        (binarization, contrast, validation size). `every_label`: the run's data without its
-        `keep_labels` filter, e.g. to score the classes an anomaly run never saw."""
-        import dataclasses
-
-        from .data import load_splits, parse_data_spec, restandardize
-
+        `spec`: other data instead (`--data SPEC`), presented as the run's own (binarization,
+        contrast, validation size; a source of the same kind keeps its other settings too).
+        `every_label`: the run's data without its `keep_labels` filter, e.g. to score the classes an
+        anomaly run never saw."""
         own = self.config.data
         if spec is not None:
             name, path = parse_data_spec(spec)
-            splits = load_splits(DataConfig(name=name, path=path, val_size=own.val_size, binarize=own.binarize,
-                                            contrast=own.contrast))
-            self._check_shape(splits.shape, spec)
-            return splits
-        if own.name == IN_MEMORY:
+            config = (dataclasses.replace(own, name=name, path=path, keep_labels=None) if name == own.name else
+                      DataConfig(name=name, path=path, val_size=own.val_size, binarize=own.binarize,
+                                 contrast=own.contrast))
+        elif own.name == IN_MEMORY:
             raise InputError(f"{self.path} was trained on in-memory arrays, so it has no data of its own to "
-                             "reload: give the data with --data (Python: Run.data(spec))", "data")
-        if every_label and own.keep_labels is not None:
-            splits = load_splits(dataclasses.replace(own, keep_labels=None))
-            stats = self.read_artifact("standardization")
-            return restandardize(splits, stats) if stats is not None else splits
-        return load_splits(own)
-
-    def _check_shape(self, shape: tuple[int, ...], spec: str) -> None:
-        if tuple(shape) != tuple(self.config.model.shape):
-            raise InputError(f"{spec} has examples of shape {tuple(shape)}, but the run was trained on "
+                             "reload: give the data", "data")
+        else:
+            config = dataclasses.replace(own, keep_labels=None) if every_label else own
+        splits = load_splits(config)
+        if spec is not None and tuple(splits.shape) != tuple(self.config.model.shape):
+            raise InputError(f"{spec} has examples of shape {tuple(splits.shape)}, but the run was trained on "
                              f"{tuple(self.config.model.shape)}", "data")
+        return self._as_trained(splits, spec)
+
+    def _as_trained(self, splits, spec: str | None):
+        """Splits scaled by the run's saved column statistics, and only with the run's own token ids."""
+        stats = self.read_artifact("standardization")
+        if splits.standardization is not None and stats is not None and splits.standardization != stats:
+            if splits.standardization["columns"] != stats["columns"]:
+                raise InputError(f"{spec or self.config.data.spec} has columns {splits.standardization['columns']}; "
+                                 f"the run was trained on {stats['columns']}", "data")
+            splits = restandardize(splits, stats)
+        vocabulary = self.artifact("vocabulary")
+        if splits.vocabulary is not None and vocabulary.is_file() and \
+                json.loads(splits.vocabulary) != read_json(vocabulary, "vocabulary"):
+            raise (InputError(f"{spec} has another vocabulary than the run: give other molecules to its "
+                              "MoleculeModel (vaelab.load(RUN).encode(smiles))", "data") if spec else
+                   ResourceError(f"the data of {self.path} no longer give the vocabulary it was trained with"))
+        return splits
 
     # --- metrics ------------------------------------------------------------------------------------
     def metrics(self) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import InputError
+from ..errors import InputError, ResourceError
 from ..metrics.likelihood import importance_terms
 
 STATISTICS = ("recon", "elbo", "iwae")
@@ -113,6 +113,18 @@ def fit_threshold(model, x_normal: Tensor, statistic: str | None = None, fpr: fl
             "validation_examples": len(scores)}
 
 
+def fit_detector(model, statistic: str | None = None, fpr: float = DEFAULT_FPR, samples: int = 10,
+                 iwae_k: int = 100) -> dict:
+    """Set a run's threshold on its held-out normal examples (the labels it kept are the normal ones)
+    and keep the record in the run folder, where `detect` and `vaelab anomaly score` find it."""
+    run = model.run
+    if run is None:
+        raise InputError("a detector is kept in its run folder: train the model with an out folder", "model")
+    record = fit_threshold(model, run.data().val, statistic, fpr, samples, iwae_k, run.config.data.keep_labels)
+    run.write_artifact("anomaly", record)
+    return record
+
+
 def examples_to_score(run, data: str | None = None, split: str = "test") -> tuple[Tensor, Tensor | None]:
     """(x, labels) to score: the run's own data over every label (normal or not), another dataset of
     the same kind, or for a table run every row of another CSV file, scaled as the run was trained."""
@@ -125,9 +137,12 @@ def _rows_like_training(run, path: str) -> tuple[Tensor, Tensor | None]:
     from ..data.standardize import standardize
     from ..data.table import read_table
 
-    stats = run.read_artifact("standardization")
-    if run.config.data.name != "csv" or stats is None:
+    if run.config.data.name != "csv":
         raise InputError(f"{run.path} was not trained on a CSV table, so it cannot score one", "data")
+    stats = run.read_artifact("standardization")
+    if stats is None:
+        raise ResourceError(f"{run.path} has no {run.artifact('standardization').name}: without it new rows "
+                            "cannot be scaled as the training rows were")
     ignore, label_column = run.config.data.ignore or (), run.config.data.label_column
     features, values, labels, _ = read_table(path, ignore, None)
     if label_column in features:  # labels, when the new file has the column
@@ -146,7 +161,7 @@ def detect(model, x: Tensor, y: Tensor | None = None, statistic: str | None = No
     run = model.run
     fitted = (run.read_artifact("anomaly") if run is not None else None) or {}
     if not isinstance(fitted, dict):
-        raise InputError(f"{run.path}'s anomaly record is not a JSON object", "run")
+        raise ResourceError(f"{run.path}'s anomaly record is not a JSON object")
     statistic = statistic or fitted.get("score") or default_statistic(model)
     scores = presented_scores(model, x, statistic, samples, iwae_k)
     if fitted.get("score") == statistic and fitted.get("samples") == samples and fpr is None:
@@ -161,6 +176,6 @@ def detect(model, x: Tensor, y: Tensor | None = None, statistic: str | None = No
     normal = fitted.get("normal_classes")
     is_anomaly = (~torch.isin(y, torch.tensor(normal))) if (y is not None and normal) else None
     flagged = scores > threshold
+    both = is_anomaly is not None and 0 < int(is_anomaly.sum()) < len(is_anomaly)  # AUROC needs both kinds
     return {"statistic": statistic, "scores": scores, "threshold": threshold, "origin": origin, "flagged": flagged,
-            "is_anomaly": is_anomaly, "metrics": detection_metrics(scores, is_anomaly) if is_anomaly is not None
-            else None}
+            "is_anomaly": is_anomaly, "metrics": detection_metrics(scores, is_anomaly) if both else None}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import InputError, VaelabError
+from ..errors import VaelabError
 from ..version import __version__
 from . import apps, draw, evaluate, export, factors, latent, mol, serve, train
 from .options import Commands, join_negative_lists
@@ -41,12 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     name = args.command_path[0]  # the command as typed first: `vaelab mol: error: ...`
     try:
         return args.handler(args)
-    except InputError as e:
-        flag = args.parser_of.flag(e.parameter)
-        print(f"vaelab {name}: error: {one_line(e.naming(flag) if flag else str(e))}", file=sys.stderr)
-        return e.exit_code
     except VaelabError as e:
-        print(f"vaelab {name}: error: {one_line(str(e))}", file=sys.stderr)
+        print(f"vaelab {name}: error: {one_line(e.render(args.parser_of.flag))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"vaelab {name}: interrupted", file=sys.stderr)

@@ -5,7 +5,8 @@ import argparse
 
 import torch
 
-from ..apps.anomaly import DEFAULT_FPR, STATISTICS, check_detector, detect, examples_to_score, fit_threshold
+from ..apps.anomaly import (DEFAULT_FPR, STATISTICS, check_detector, detect, examples_to_score, fit_detector,
+                            fit_threshold)
 from ..apps.restore import METHODS, denoising_comparison, inpaint, inpainting_comparison
 from ..config import ModelConfig
 from ..data import SPLITS
@@ -13,11 +14,12 @@ from ..errors import InputError
 from ..io import atomic_write_text
 from ..registry import regularizers
 from ..run import ARTIFACTS, OUTPUTS, Run
+from ..train import distributed
 from ..train.options import layered
 from ..viz.grid import as_images, save_grid
 from .options import add_run_argument, default_of, given_options, ints
 from .output import writable
-from .train import add_train_arguments
+from .train import add_train_arguments, first_process, launched, train_here
 
 EXAMPLES = {
     "anomaly": """examples:
@@ -100,22 +102,22 @@ def _restore_options(p: argparse.ArgumentParser, output: str, limit: int | None)
 
 # --- anomaly --------------------------------------------------------------------------------------------------
 def run_fit(args) -> int:
-    from ..api import fit
-
-    given = given_options(args)
-    if args.normal_class:
-        given["keep_labels"] = tuple(args.normal_class)
+    normal = {"keep_labels": tuple(args.normal_class)} if args.normal_class else {}
     fpr = DEFAULT_FPR if args.fpr is None else args.fpr
-    merged = layered(given, args.preset, args.config)
+    merged = layered({**given_options(args), **normal}, args.preset, args.config)
     stochastic = regularizers.get(merged.get("regularizer", ModelConfig.regularizer)).stochastic
     check_detector(args.score, fpr, args.samples, args.iwae_k, stochastic, merged.get("val_size", 1))
-    data = given.pop("data", None)
-    model = fit(data, args.out, preset=args.preset, config=args.config, resume=args.resume,
-                progress=not args.quiet, **given)
-    record = fit_threshold(model, model.run.data().val, args.score, fpr, args.samples, args.iwae_k,
-                           args.normal_class)
-    model.run.write_artifact("anomaly", record)
-    classes = f" classes {record['normal_classes']}" if args.normal_class else ""
+    code = launched(args)
+    if code is not None:
+        return code
+    try:
+        model = train_here(args, **normal)
+        record = fit_detector(model, args.score, fpr, args.samples, args.iwae_k) if first_process() else None
+    finally:
+        distributed.leave()
+    if record is None:
+        return 0
+    classes = f" classes {record['normal_classes']}" if record["normal_classes"] else ""
     print(f"normal data: {model.config.data.name}{classes}; threshold {record['threshold']:.2f} nats "
           f"({record['score']}) flags {record['fpr']:.0%} of {record['validation_examples']} normal validation "
           "examples")
@@ -144,7 +146,7 @@ def run_score(args) -> int:
     print(f"{len(scores)} examples scored with {r['statistic']} (nats; higher = more anomalous)")
     print(f"threshold {r['threshold']:.2f}, {r['origin']}: {int(flagged.sum())} flagged "
           f"({float(flagged.float().mean()):.1%})")
-    if is_anomaly is not None:
+    if r["metrics"] is not None:
         m = r["metrics"]
         print(f"labels known ({m['anomalies']} anomalies of {m['n']}): AUROC {m['auroc']:.4f}, "
               f"average precision {m['average_precision']:.4f}")

@@ -12,7 +12,7 @@ import torch
 
 from ..data import SPLITS
 from ..errors import InputError
-from ..latent.attributes import PROPERTIES, apply_vector, attribute_effect, attribute_masks, attribute_vector
+from ..latent.attributes import PROPERTIES, attribute_effect, attribute_walk, is_monotonic
 from ..latent.maps import manifold, scatter_codes
 from ..latent.paths import interpolate, step_distances
 from ..latent.search import nearest_neighbors, save_latents
@@ -198,24 +198,15 @@ def run_attribute(args) -> int:
     if len(args.alpha) < 2:
         raise InputError("give at least two --alpha values, e.g. --alpha -2,0,2")
     run, model, data, out = _open(args, "attribute")
-    x_train, y_train = (t[:ATTRIBUTE_EXAMPLES] if t is not None else None for t in data.split("train"))
-    files = data.files["train"][:ATTRIBUTE_EXAMPLES] if data.files else None
-    with_a, without_a = attribute_masks(args.attribute, x_train, y_train, files, args.attributes_file)
-    mu, _ = model.encode_all(x_train, y_train)
-    v = attribute_vector(mu, with_a, without_a)
-    x_test, y_test = data.split("test")
-    picked = list(args.examples)
-    for i in picked:
-        if not 0 <= i < len(x_test):
-            raise InputError(f"example {i} is outside the test split (0..{len(x_test) - 1})")
-    y_picked = y_test[picked] if model.conditional else None
-    z, _ = model.encode_all(x_test[picked], y_picked)
-    rows = apply_vector(model, z, v, args.alpha, y_picked)
+    walk = attribute_walk(model, data, args.attribute, list(args.examples), args.alpha, args.attributes_file,
+                          ATTRIBUTE_EXAMPLES)
+    rows, v = walk["rows"], walk["vector"]
     header = f"{args.attribute}: z + alpha v, alpha = {', '.join(f'{a:g}' for a in args.alpha)}"
     save_labelled_rows(as_images(rows.reshape(-1, *rows.shape[2:])).reshape(rows.shape),
-                       [f"test #{i}" for i in picked], out, header)
-    print(f"attribute {args.attribute}: vector from {int(with_a.sum())} training codes with it and "
-          f"{int(without_a.sum())} without; |v| = {v.norm():.3f}")
+                       [f"test #{i}" for i in args.examples], out, header)
+    print(f"attribute {args.attribute}: vector from {walk['with']} training codes with it and "
+          f"{walk['without']} without; |v| = {v.norm():.3f}")
+    x_test, y_test = data.split("test")
     _print_effect(model, x_test[:args.measure], y_test[:args.measure] if y_test is not None else None, v, args)
     print(f"wrote {out}")
     return 0
@@ -237,8 +228,7 @@ def _print_effect(model, x, y, v, args) -> None:
         kept = f"   {row['class_kept']:10.1%}" if judge else ""
         print(f"{'':>29}{row['alpha']:7.2f}   {row[prop]:10.4f}{kept}")
     if args.attribute in PROPERTIES:
-        values = [row[prop] for row in sorted(effect, key=lambda r: r["alpha"])]
-        ok = all(b > a for a, b in zip(values, values[1:]))
+        ok = is_monotonic([row[prop] for row in sorted(effect, key=lambda r: r["alpha"])])
         print(f"{prop} rises monotonically with alpha over {len(effect)} values: {'yes' if ok else 'NO'}")
 
 

@@ -7,7 +7,7 @@ import argparse
 import inspect
 from typing import Any, Callable
 
-from ..config import option_table
+from ..config import option_name, option_table
 from ..train.options import EXTRA_OPTIONS, MOLECULE_DEFAULTS
 
 
@@ -34,16 +34,14 @@ class FlagMap:
     def __init__(self, parser: argparse.ArgumentParser):
         self.parser = parser
 
-    def flag(self, parameter: str | None) -> str | None:
-        if parameter is None:
-            return None
-        from ..config import option_name
-
+    def flag(self, parameter: str) -> str:
+        """The flag of this command that sets `parameter` (a config field or an option), else its
+        spelling as any command's flag."""
         names = {parameter, option_name(parameter)}
         for action in self.parser._actions:
             if action.dest in names and action.option_strings and action.help != argparse.SUPPRESS:
                 return action.option_strings[0]
-        return None
+        return "--" + option_name(parameter).replace("_", "-")
 
 
 class Commands:

@@ -7,7 +7,9 @@ import os
 from .. import presets
 from ..api import fit
 from ..run import CONFIG, Run
+from ..errors import InputError
 from ..train import distributed
+from ..train.launch import launch
 from .options import add_training_options, given_options
 
 EXAMPLES = f"""examples:
@@ -57,25 +59,40 @@ def presets_text() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.nproc is not None and not distributed.requested():
-        if args.nproc < 1:
-            from ..errors import InputError
-
-            raise InputError(f"--nproc must be at least 1, got {args.nproc}")
-        if args.nproc > 1:
-            from ..train.launch import launch
-
-            return launch(without_nproc(args.argv), args.nproc)
-    given = given_options(args)
-    data = given.pop("data", None)
+    code = launched(args)
+    if code is not None:
+        return code
     try:
-        fit(data, args.out, preset=args.preset, config=args.config, resume=args.resume, progress=not args.quiet,
-            **given)
+        train_here(args)
     finally:
         distributed.leave()
-    if int(os.environ.get("RANK", "0")) == 0:
+    if first_process():
         print(f"run folder: {args.out}  ({', '.join(Run.open(args.out).files())})")
     return 0
+
+
+def launched(args: argparse.Namespace) -> int | None:
+    """With --nproc N > 1, in the command the user typed: the same command in N processes (as torchrun
+    would start them), and their exit code. None when this process is to train."""
+    if args.nproc is None or distributed.requested():
+        return None
+    if args.nproc < 1:
+        raise InputError(f"--nproc must be at least 1, got {args.nproc}")
+    return launch(without_nproc(args.argv), args.nproc) if args.nproc > 1 else None
+
+
+def train_here(args: argparse.Namespace, **options):
+    """The training the arguments ask for, in this process (one of several under --nproc or torchrun,
+    which stays in their group until the caller leaves it)."""
+    given = {**given_options(args), **options}
+    data = given.pop("data", None)
+    return fit(data, args.out, preset=args.preset, config=args.config, resume=args.resume, progress=not args.quiet,
+               **given)
+
+
+def first_process() -> bool:
+    """Rank 0 of a run in several processes (or the only process): the one that reports and writes."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def without_nproc(argv: list[str]) -> list[str]:

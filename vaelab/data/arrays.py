@@ -22,7 +22,7 @@ from .splits import Splits
 def in_memory_splits(config: DataConfig) -> Splits:
     """A run trained on arrays kept nothing on disk to reload."""
     raise InputError("this run was trained on in-memory arrays (Python), so there is no data to reload: "
-                     "give the data with --data", "data")
+                     "give other data of the same kind ({data})", "data")
 
 
 def as_examples(x: Any) -> Tensor:

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..config import DataConfig
 from ..registry import datasets
 from . import arrays, factors, folder, idx, mnist, molecules, table  # noqa: F401  (they register the sources)
-from .splits import SPLITS, Splits, keep_labels
+from .splits import Splits, finish
 
 
 def parse_data_spec(spec: str) -> tuple[str, str | None]:
@@ -28,10 +28,4 @@ def _is_smiles_file(spec: str) -> bool:
 
 
 def load_splits(config: DataConfig) -> Splits:
-    splits = datasets.get(config.name)(config)
-    if config.contrast != "none":
-        from .contrast import with_contrast
-
-        for split in SPLITS:
-            setattr(splits, split, with_contrast(getattr(splits, split), config.contrast))
-    return keep_labels(splits, config.keep_labels) if config.keep_labels is not None else splits
+    return finish(datasets.get(config.name)(config), config)

@@ -100,7 +100,7 @@ def canonical_lines(lines: list[tuple[int, str]], source: str, skip_invalid: boo
                             f"(line {bad[0][0]}: {bad[0][1]!r})")
     if bad and not skip_invalid:
         raise ResourceError(f"{source}: {len(bad)} of {len(lines)} SMILES are not valid molecules, the first on line "
-                         f"{bad[0][0]}: {bad[0][1]!r}; fix them or pass --skip-invalid")
+                         f"{bad[0][0]}: {bad[0][1]!r}; fix them or pass {{skip_invalid}}")
     if bad:
         print(f"{source}: skipped {len(bad)} invalid SMILES of {len(lines)} (first on line {bad[0][0]})",
               file=sys.stderr)

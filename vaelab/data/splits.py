@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..config import IN_MEMORY
+from ..config import IN_MEMORY, DataConfig
 from ..errors import InputError
 from .standardize import restandardize
 
@@ -47,6 +47,16 @@ class Splits:
 
     def is_binary(self) -> bool:
         return bool(((self.train == 0) | (self.train == 1)).all())
+
+
+def finish(splits: Splits, config: DataConfig) -> Splits:
+    """What every source's splits go through: contrast normalisation, keeping some labels."""
+    if config.contrast != "none":
+        from .contrast import with_contrast
+
+        for split in SPLITS:
+            setattr(splits, split, with_contrast(getattr(splits, split), config.contrast))
+    return keep_labels(splits, config.keep_labels) if config.keep_labels is not None else splits
 
 
 def keep_labels(s: Splits, labels: tuple[int, ...]) -> Splits:

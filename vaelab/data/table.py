@@ -67,7 +67,7 @@ def read_table(path: str | Path, ignore: tuple[str, ...] = (), label_column: str
         values.append(column)
     if bad:
         raise ResourceError(f"{path}: non-numeric column(s) {', '.join(repr(b) for b in bad)}; drop them with "
-                          f"--ignore {','.join(bad)}" + ("" if label_column else " or use one as --label-column"))
+                          f"{{ignore}} {','.join(bad)}" + ("" if label_column else " or use one as {label_column}"))
     return features, np.asarray(values, dtype=np.float64).T, labels, label_names
 
 

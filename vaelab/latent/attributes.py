@@ -72,14 +72,14 @@ def attribute_masks(name: str, x: Tensor, y: Tensor | None = None, files: list[s
         from ..data.folder import attribute_mask, read_attribute_file
 
         if not files:
-            raise InputError("an attributes file needs a run trained on an image folder (--data folder:DIR)",
+            raise InputError("an attributes file needs a run trained on an image folder (folder:DIR)",
                              "attributes_file")
         has = attribute_mask(*read_attribute_file(attributes_file), name, files)
         return has, ~has
     if name in PROPERTIES:
         return quartile_masks(measure(name, x))
     raise InputError(f"unknown attribute {name!r}: use label:C, one of the properties ({', '.join(PROPERTIES)}), "
-                     "or a column of --attributes-file", "attribute")
+                     "or a column of {attributes_file}", "attribute")
 
 
 @torch.no_grad()
@@ -98,3 +98,23 @@ def attribute_effect(model, x: Tensor, y: Tensor | None, v: Tensor, alphas: list
             row["class_kept"] = float((judge.predict(images) == y).float().mean())
         out.append(row)
     return out
+
+
+def attribute_walk(model, splits, attribute: str, examples: list[int], alphas: list[float],
+                   attributes_file: str | None = None, train_examples: int = 10_000) -> dict:
+    """The attribute vector v from (up to `train_examples`) training codes, and test examples walked
+    along it: {"vector", "with", "without" (how many codes had it or not), "rows": (len(examples),
+    len(alphas), *shape) decoded z + alpha v}. `attribute` as `attribute_masks` takes it."""
+    x_train, y_train = (t[:train_examples] if t is not None else None for t in splits.split("train"))
+    files = splits.files["train"][:train_examples] if splits.files else None
+    with_a, without_a = attribute_masks(attribute, x_train, y_train, files, attributes_file)
+    mu, _ = model.encode_all(x_train, y_train)
+    v = attribute_vector(mu, with_a, without_a)
+    x_test, y_test = splits.split("test")
+    for i in examples:
+        if not 0 <= i < len(x_test):
+            raise InputError(f"example {i} is outside the test split (0..{len(x_test) - 1})", "examples")
+    y_picked = y_test[list(examples)] if model.conditional else None
+    z, _ = model.encode_all(x_test[list(examples)], y_picked)
+    return {"vector": v, "with": int(with_a.sum()), "without": int(without_a.sum()),
+            "rows": apply_vector(model, z, v, alphas, y_picked)}

@@ -233,7 +233,7 @@ def disentanglement_report(model, splits, split: str = "test", n: int | None = N
     """All three metrics for `model` on (up to n examples of) a split of data with known factors."""
     if splits.factors is None:
         raise InputError(f"the {splits.name} data has no known factors; disentanglement needs data such as "
-                         f"--data dsprites")
+                         f"dsprites")
     x, _ = splits.split(split)
     factors = splits.factors[split].numpy()
     keep = example_subset(len(x), n, seed)

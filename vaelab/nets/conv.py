@@ -132,7 +132,7 @@ def build_conv(config, out_features: int):
     if len(shape) != 3 or shape[1] % scale or shape[2] % scale:
         raise InputError(
             f"the conv architecture needs (C, H, W) images with H and W divisible by {scale} "
-            f"({len(config.channels)} stride-2 stages); got shape {shape}. Use --model mlp or fewer --channels"
+            f"({len(config.channels)} stride-2 stages); got shape {shape}. Use {{model}} mlp or fewer {{channels}}"
         )
     return (
         ConvEncoder(shape, config.channels, out_features, config.num_classes, config.dense, config.res_blocks),

@@ -11,7 +11,7 @@ from ..registry import likelihoods
 
 def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
-        raise ResourceError("--device cuda was asked for, but no CUDA device is available")
+        raise ResourceError("{device} cuda was asked for, but no CUDA device is available")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
@@ -28,14 +28,14 @@ def check_data_fits(config: RunConfig, data: Splits) -> None:
     if config.data.binarize == "dynamic" and len(data.train) and (data.train.min() < 0 or data.train.max() > 1):
         raise InputError("dynamic binarization draws pixels from probabilities in [0, 1], and this data has "
                          f"values in {float(data.train.min()):.3g}..{float(data.train.max()):.3g}; "
-                         "use --binarize none (tables: with --likelihood gaussian-learned)", "binarize")
+                         "use {binarize} none (tables: with {likelihood} gaussian-learned)", "binarize")
     if likelihoods.get(config.model.likelihood).needs_binary_data and config.data.binarize != "dynamic":
         if not config.data.allow_grey_bernoulli and not data.is_binary():
             raise InputError(
-                "a Bernoulli likelihood on grey-level pixels is not a likelihood; use --binarize dynamic, "
-                "--likelihood cbernoulli or gaussian, or --allow-grey-bernoulli if you mean it", "likelihood")
+                "a Bernoulli likelihood on grey-level pixels is not a likelihood; use {binarize} dynamic, "
+                "{likelihood} cbernoulli or gaussian, or {allow_grey_bernoulli} if you mean it", "likelihood")
     if config.data.contrast != "none" and not config.model.likelihood.startswith("gaussian"):
-        raise InputError(f"--contrast {config.data.contrast} takes pixels out of [0, 1], which a "
+        raise InputError(f"{{contrast}} {config.data.contrast} takes pixels out of [0, 1], which a "
                          f"{config.model.likelihood} likelihood cannot model: use a Gaussian likelihood", "likelihood")
     classes = config.model.num_classes
     if classes:

@@ -85,8 +85,13 @@ def join(device: torch.device) -> Group:
 
 
 def leave() -> None:
+    """Leave the process group together: each process waits for the others first, so that none exits
+    while another still works with the group (gloo aborts the process that leaves early)."""
     if dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def process_device(device: torch.device, group: Group) -> torch.device:

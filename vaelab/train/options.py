@@ -20,7 +20,7 @@ from typing import Any
 from .. import presets
 from ..config import (IN_MEMORY, MOLECULE_DATASETS, DataConfig, ModelConfig, RunConfig, TrainConfig, option_table,
                       taking, uses)
-from ..data import Splits, load_splits, parse_data_spec
+from ..data import Splits, finish, load_splits, parse_data_spec
 from ..errors import InputError
 from ..io import read_json
 
@@ -55,13 +55,14 @@ def normalize(name: str, value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def layered(given: dict[str, Any], preset: str | None = None, config_file: str | Path | None = None) -> dict:
-    """The options of a training: a preset's, under a config file's, under those given."""
+def layered(given: dict[str, Any], preset: str | None = None, config: RunConfig | str | Path | None = None) -> dict:
+    """The options of a training: a preset's, under a saved config's (a RunConfig or a config.json
+    file), under those given."""
     options: dict[str, Any] = {}
     if preset is not None:
         options.update(presets.options(preset))
-    if config_file is not None:
-        options.update(options_of(read_config_file(config_file)))
+    if config is not None:
+        options.update(options_of(config if isinstance(config, RunConfig) else read_config_file(config)))
     check_names(given, "the options given")
     options.update(given)
     _refuse_ignored_weights(given, options.get("regularizer", ModelConfig.regularizer))
@@ -104,6 +105,8 @@ def build(options: dict[str, Any], splits: Splits | None = None) -> tuple[RunCon
     data_config = DataConfig(name=name, path=path, **values["data"])
     if splits is None:
         splits = load_splits(data_config)
+    elif name == IN_MEMORY:
+        splits = finish(splits, data_config)  # arrays go through what every source's data does
     if options.get("conditional"):
         if splits.train_labels is None:
             raise InputError(f"a conditional VAE needs labelled data; {data_config.spec} has no labels", "conditional")
@@ -130,7 +133,7 @@ def _refuse_ignored_weights(given: dict[str, Any], regularizer: str) -> None:
     something by it. (A preset's or a config file's weights are settings carried along, not asks.)"""
     for weight in ("lam", "beta"):
         if weight in given and not uses(regularizer, weight):
-            raise InputError(f"{{name}} applies to --regularizer {taking(weight)} only, not {regularizer}", weight)
+            raise InputError(f"{{name}} applies to {{regularizer}} {taking(weight)} only, not {regularizer}", weight)
 
 
 def resumed(saved: RunConfig, given: dict[str, Any], where: str) -> RunConfig:
@@ -151,10 +154,10 @@ def resumed(saved: RunConfig, given: dict[str, Any], where: str) -> RunConfig:
             same = value == current.get(name, _default(name))
         if not same:
             saved_value = saved.data.spec if name == "data" else current.get(name, _default(name))
-            differ.append(f"--{name.replace('_', '-')} {_show(value)} (the run has {_show(saved_value)})")
+            differ.append(f"{{{name}}} {_show(value)} (the run has {_show(saved_value)})")
     if differ:
-        raise InputError(f"--resume continues {where} as its saved config says; only "
-                         f"{', '.join('--' + k for k in RESUMABLE)} may change; these differ: {'; '.join(differ)}")
+        raise InputError(f"{{resume}} continues {where} as its saved config says; only "
+                         f"{', '.join('{' + k + '}' for k in RESUMABLE)} may change; these differ: {'; '.join(differ)}")
     changes = {k: given[k] for k in RESUMABLE if k in given}
     return dataclasses.replace(saved, train=dataclasses.replace(saved.train, **changes))
 

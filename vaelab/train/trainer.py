@@ -161,7 +161,7 @@ class Trainer:
             kept = f"the checkpoint of epoch {saved} is kept" if saved else "nothing was saved"
             raise TrainingDiverged(
                 f"loss became {value} at epoch {epoch}, step {step + 1} (global step "
-                f"{self.state['step'] + step + 1}); {kept}. Try a lower --lr, --grad-clip 10 or --kl-warmup")
+                f"{self.state['step'] + step + 1}); {kept}. Try a lower {{lr}}, {{grad_clip}} 10 or {{kl_warmup}}")
 
     def _training_batch(self, idx: Tensor) -> Tensor:
         if self.train_levels is not None:
@@ -244,7 +244,7 @@ class Trainer:
     def _end_epoch(self, epoch: int, result: dict[str, float]) -> None:
         if not self._weights_finite():
             raise TrainingDiverged(f"weights became non-finite in epoch {epoch}; "
-                                   f"the checkpoint of epoch {self.state['epoch']} is kept. Try a lower --lr")
+                                   f"the checkpoint of epoch {self.state['epoch']} is kept. Try a lower {{lr}}")
         record = {"epoch": epoch, "step": self.state["step"], "train_loss": result["loss"],
                   "train_recon": result["recon"], "train_reg": result["reg"], "beta": result["beta"],
                   "seconds": round(result["seconds"], 3), "images_per_s": round(result["n"] / result["seconds"], 1),
