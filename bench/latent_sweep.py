@@ -59,15 +59,14 @@ from pathlib import Path
 import torch
 
 import vaelab
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.data import load_splits
-from vaelab.metrics.likelihood import evaluate
+from vaelab.config import RunConfig
 from vaelab.io import atomic_write_text
+from vaelab.metrics.likelihood import evaluate
 from vaelab.train.trainer import Trainer
 from vaelab.viz.figures import pyplot, save_png
 
 from .report import command_line, write_json
-from .runs import check_reusable, is_finished
+from .runs import check_reusable, is_finished, preset_config
 
 DEFAULT_SIZES = (2, 4, 8, 16, 32, 64)
 MARKER = "sweep.json"
@@ -88,9 +87,9 @@ def _sizes(text: str) -> list[int]:
     return sorted(sizes)
 
 
-def run_config(latent_dim: int, epochs: int, seed: int) -> RunConfig:
-    return RunConfig(data=DataConfig(name="mnist"), model=ModelConfig(arch="conv", latent_dim=latent_dim),
-                     train=TrainConfig(epochs=epochs, seed=seed))
+def run_config(latent_dim: int, epochs: int, seed: int, splits) -> RunConfig:
+    """The demo preset (the conv VAE on MNIST) at this latent size, epochs and seed."""
+    return preset_config("demo", splits, latent_dim=latent_dim, epochs=epochs, seed=seed)[0]
 
 
 # --- the run folders: train, resume or reuse ----------------------------------------------------
@@ -216,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"command: {command}")
     out = Path(args.out)
 
-    splits = load_splits(DataConfig(name="mnist"))
+    _, splits = preset_config("demo")
     if args.quick:
         splits = dataclasses.replace(splits, train=splits.train[:QUICK_TRAIN],
                                      train_labels=splits.train_labels[:QUICK_TRAIN],
@@ -225,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
     n_test = min(limit or len(splits.test), len(splits.test))
     # Refuse a foreign or different folder before training anything.
     for size in sizes:
-        existing_run_state(out / f"z{size}", run_config(size, epochs, args.seed), data_id)
+        existing_run_state(out / f"z{size}", run_config(size, epochs, args.seed, splits), data_id)
     print(f"conv VAE (default networks), Bernoulli pixels, dynamic binarization; {len(splits.train)} MNIST training "
           f"images{' (--quick subset)' if args.quick else ''}, {epochs} epoch(s) per size; "
           f"test: {n_test} images, IWAE K = {iwae_k}")
@@ -235,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for size in sizes:
         run_dir = out / f"z{size}"
-        config = run_config(size, epochs, args.seed)
+        config = run_config(size, epochs, args.seed, splits)
         start = time.perf_counter()
         how = train_size(run_dir, config, splits, data_id, progress)
         wall = time.perf_counter() - start

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from .errors import InputError, ResourceError
 from .model import Model, TrainedModel
+from .registry import likelihoods
 from .run import Run
 
 FORMATS = ("onnx",)
@@ -88,7 +89,7 @@ def _likelihood_parameter(px) -> Tensor:
 
 
 def parameter_name(model: Model) -> str:
-    return "logits" if "bernoulli" in model.config.model.likelihood else "logvar"
+    return likelihoods.get(model.config.model.likelihood).parameter
 
 
 def _require_onnx():
@@ -246,7 +247,7 @@ def _manifest(folder: Path, model: Model, opset: int, differences: dict, toleran
                                "<= tolerance x max(1, |logit|)",
                   "max_abs_diff": differences},
     }
-    if cfg.likelihood == "gaussian":
+    if likelihoods.get(cfg.likelihood).fixed_sigma:
         manifest["sigma"] = cfg.sigma
     for part, name in (("encoder", ENCODER), ("decoder", DECODER)):
         manifest["files"][part] = {"file": name, **_io(_session(onnxruntime, folder / name))}

@@ -2,7 +2,10 @@
 
 Each head is registered by name and says what it models: `discrete`, whether log p(x|z) is a
 probability or a density; `bits_per_dim`, whether nats per example convert to bits per dimension
-(a probability over a fixed number of dimensions); `needs_binary_data`; `reads_tokens`.
+(a probability over a fixed number of dimensions); `needs_binary_data`; `reads_tokens`;
+`any_real_value`, whether it models values outside [0, 1]; `parameter`, the name of the tensor
+besides the mean that fixes p(x|z) (what an exported decoder returns); `fixed_sigma`, whether the
+config's sigma is part of the model.
 """
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ class Likelihood(nn.Module):
     bits_per_dim = False
     needs_binary_data = False
     reads_tokens = False
+    any_real_value = False
+    parameter = "logits"
+    fixed_sigma = False
 
     def __init__(self, shape: tuple[int, ...], sigma: float = 1.0):
         super().__init__()
@@ -53,6 +59,10 @@ class ContinuousBernoulliLikelihood(Likelihood):
 class FixedGaussianLikelihood(Likelihood):
     """N(D(z), sigma^2) with sigma fixed by the config."""
 
+    any_real_value = True
+    parameter = "logvar"
+    fixed_sigma = True
+
     def __init__(self, shape: tuple[int, ...], sigma: float = 1.0):
         super().__init__(shape)
         self.register_buffer("logvar", torch.tensor(2.0 * math.log(sigma)))
@@ -64,6 +74,9 @@ class FixedGaussianLikelihood(Likelihood):
 @likelihoods.register("gaussian-learned")
 class LearnedGaussianLikelihood(Likelihood):
     """N(D(z), sigma^2) with one learned sigma^2: the d*log(sigma^2) + ||x - D(z)||^2/sigma^2 objective."""
+
+    any_real_value = True
+    parameter = "logvar"
 
     def __init__(self, shape: tuple[int, ...], sigma: float = 1.0):
         super().__init__(shape)
@@ -88,6 +101,7 @@ class CategoricalSequenceLikelihood(Likelihood):
 
     discrete = True  # but no bits per dimension: a sequence has no fixed length
     reads_tokens = True
+    parameter = None  # not exported: a GRU decoder has no fixed-shape output
 
     def forward(self, out):  # a vaelab.nets.gru.TokenSequence
         return out

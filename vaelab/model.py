@@ -150,9 +150,9 @@ class Model(TrainedModel):
 
     @torch.no_grad()
     def encode_all(self, x: Any, y: Any = None, batch_size: int = 500) -> tuple[Tensor, Tensor]:
-        """`encode` over many examples in batches: (mu, logvar), each (N, latent_dim), on the CPU.
-        Labels reach a conditional model only."""
-        x = torch.as_tensor(x)
+        """`encode` over many examples in batches: (mu, logvar), each (N, latent_dim), on the CPU (numpy
+        arrays for a numpy x). Labels reach a conditional model only."""
+        given, x = x, torch.as_tensor(x)
         y = torch.as_tensor(y) if y is not None and self.conditional else None
         mus, logvars = [], []
         for i in range(0, len(x), batch_size):
@@ -160,9 +160,8 @@ class Model(TrainedModel):
             mus.append(mu.cpu())
             logvars.append(logvar.cpu())
         if not mus:
-            empty = torch.zeros(0, self.latent_dim)
-            return empty, empty.clone()
-        return torch.cat(mus), torch.cat(logvars)
+            mus, logvars = [torch.zeros(0, self.latent_dim)], [torch.zeros(0, self.latent_dim)]
+        return _like(torch.cat(mus), given), _like(torch.cat(logvars), given)
 
     def encode_split(self, split: str = "test", data: str | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
         """(mu, logvar, labels) of every example of a split of the run's data (or of `data`, a spec)."""

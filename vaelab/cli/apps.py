@@ -31,7 +31,7 @@ EXAMPLES = {
   vaelab anomaly score runs/cancer --data csv:new_patients.csv --out flags.csv""",
     "denoise": """examples:
   vaelab denoise runs/demo --noise gaussian:0.5 --out clean.png       # noisy, denoised, clean rows
-  vaelab denoise runs/demo --noise saltpepper:0.2 --limit 2000 --out sp.png""",
+  vaelab denoise runs/demo --noise saltpepper:0.2 --measure 2000 --out sp.png""",
     "inpaint": """examples:
   vaelab inpaint runs/demo --mask left --out left.png                 # fill the left half
   vaelab inpaint runs/demo --mask random:0.5 --method iterate --out r.png
@@ -54,7 +54,8 @@ def register(commands) -> None:
     s.add_argument("--data", help="data to score (default: the run's own data, every class); csv:FILE scores "
                                   "every row of the file with the run's standardisation")
     s.add_argument("--split", default="test", choices=SPLITS)
-    s.add_argument("-n", "--limit", dest="n", type=int, help="score only the first N examples")
+    s.add_argument("-n", type=int, help="score only the first N examples")
+    s.add_argument("--limit", dest="n", type=int, help=argparse.SUPPRESS)  # its name before version 0.2
     _score_options(s, fitting=False)
     s.add_argument("--out", help=f"CSV with one score per example (default RUN/{OUTPUTS['scores']})")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -64,7 +65,7 @@ def register(commands) -> None:
     add_run_argument(d)
     d.add_argument("--noise", required=True,
                    help="gaussian:SIGMA, saltpepper:P (share of pixels set to 0 or 1) or dropout:P (set to 0)")
-    _restore_options(d, "denoise", limit=None)
+    _restore_options(d, "denoise", measure=None)
 
     i = commands.add("inpaint", "Fill masked pixels by inference in the latent space; error against baselines.",
                      EXAMPLES["inpaint"], run_inpaint)
@@ -75,7 +76,7 @@ def register(commands) -> None:
                    help="optimize: MAP estimate of z from the known pixels; iterate: encode-decode with the known "
                         "pixels clamped; both: compare them")
     i.add_argument("--steps", type=int, default=default_of(inpaint, "steps"), help="optimisation steps or iterations")
-    _restore_options(i, "inpaint", limit=1000)
+    _restore_options(i, "inpaint", measure=1000)
 
 
 def _score_options(p: argparse.ArgumentParser, fitting: bool) -> None:
@@ -92,10 +93,11 @@ def _score_options(p: argparse.ArgumentParser, fitting: bool) -> None:
                    help="importance samples for --score iwae")
 
 
-def _restore_options(p: argparse.ArgumentParser, output: str, limit: int | None) -> None:
+def _restore_options(p: argparse.ArgumentParser, output: str, measure: int | None) -> None:
     p.add_argument("-n", type=int, default=8, help="examples to draw")
-    p.add_argument("--limit", type=int, default=limit, help="measure on the first N test images (default: all)"
-                   if limit is None else "measure on the first N test images")
+    p.add_argument("--measure", metavar="N", type=int, default=measure,
+                   help="measure on the first N test images" + (" (default: all)" if measure is None else ""))
+    p.add_argument("--limit", dest="measure", type=int, help=argparse.SUPPRESS)  # its name before version 0.2
     p.add_argument("--seed", type=int, default=0, help="seed of the noise or of a random mask")
     p.add_argument("--out", help=f"PNG: corrupted, restored and clean rows (default RUN/{OUTPUTS[output]})")
 
@@ -127,7 +129,7 @@ def run_fit(args) -> int:
 
 def run_score(args) -> int:
     if args.n is not None and args.n < 1:
-        raise InputError(f"--limit must be at least 1, got {args.n}")
+        raise InputError(f"-n must be at least 1, got {args.n}")
     run = Run.open(args.run)
     out = writable(args.out or run.output("scores"))
     model = run.model()
@@ -161,14 +163,14 @@ def _test_images(args, output: str):
     """(run, model, its data, the test images and labels to measure on, the output path)."""
     if args.n < 1:
         raise InputError(f"-n must be at least 1, got {args.n}")
-    if args.limit is not None and args.limit < 1:
-        raise InputError(f"--limit must be at least 1, got {args.limit}")
+    if args.measure is not None and args.measure < 1:
+        raise InputError(f"--measure must be at least 1, got {args.measure}")
     run = Run.open(args.run)
     out = writable(args.out or run.output(output))
     model, data = run.model(), run.data(args.data)
     x, y = data.split("test")
-    if args.limit is not None:
-        x, y = x[:args.limit], (y[:args.limit] if y is not None else None)
+    if args.measure is not None:
+        x, y = x[:args.measure], (y[:args.measure] if y is not None else None)
     return model, data, x, y, out
 
 

@@ -17,7 +17,7 @@ A run's score is the median over its pairs with the others.
 Informative dimensions: those whose KL to the prior, averaged over the inputs, exceeds 0.01 nats
 (Duan et al.'s threshold). The rest are left out before correlating, not weighted afterwards: an
 unused dimension's mean can still wobble in step with a factor, and rank correlation ignores scale.
-An autoencoder has no KL (its code is a point); its active units (vaelab.metrics.active_units) stand in.
+An autoencoder has no KL (its code is a point); its active units (vaelab.active_units) stand in.
 
 What it rewards is agreement, not completeness: seeds that all drop the same factors agree well.
 On dSprites at the README's budget the runs it ranked first kept only x and y (the factors most

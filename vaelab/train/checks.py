@@ -34,7 +34,7 @@ def check_data_fits(config: RunConfig, data: Splits) -> None:
             raise InputError(
                 "a Bernoulli likelihood on grey-level pixels is not a likelihood; use {binarize} dynamic, "
                 "{likelihood} cbernoulli or gaussian, or {allow_grey_bernoulli} if you mean it", "likelihood")
-    if config.data.contrast != "none" and not config.model.likelihood.startswith("gaussian"):
+    if config.data.contrast != "none" and not likelihoods.get(config.model.likelihood).any_real_value:
         raise InputError(f"{{contrast}} {config.data.contrast} takes pixels out of [0, 1], which a "
                          f"{config.model.likelihood} likelihood cannot model: use a Gaussian likelihood", "likelihood")
     classes = config.model.num_classes
