@@ -159,6 +159,13 @@ def test_the_normal_classes_are_the_labels_the_run_kept(tiny_idx, tmp_path, caps
     assert (tmp_path / "one.csv").read_text().splitlines()[0] == "index,score,flagged,label,anomaly"
 
 
+def test_normal_class_and_keep_labels_together_are_refused(tiny_idx, tmp_path):
+    proc = vaelab_cli("anomaly", "fit", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--normal-class", "3",
+                      "--keep-labels", "4", "--out", tmp_path / "run", cwd=tmp_path)
+    assert_refused(proc, "vaelab anomaly fit: error: --normal-class and --keep-labels both say")
+    assert not (tmp_path / "run").exists()
+
+
 def test_anomaly_fit_trains_in_several_processes(tiny_idx, tmp_path):
     proc = vaelab_cli("anomaly", "fit", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--normal-class", "1",
                       "--nproc", "2", "--out", tmp_path / "run", cwd=tmp_path)

@@ -50,6 +50,7 @@ APP_SMOKE = {"denoise": smoke_denoise, "inpaint": smoke_inpaint}
     (["denoise", "--noise", "gaussian:x"], "'x' is not a number"),
     (["inpaint", "--mask", "middle"], "unknown mask 'middle'"),
     (["inpaint", "--mask", "nomask.png"], "mask file not found"),
+    (["denoise", "--noise", "gaussian:0.5", "--measure", "0"], "--measure must be at least 1, got 0"),
 ])
 def test_apps_refuse_bad_input(tiny_run, tmp_path, args, message):
     assert_command_refused(tiny_run, tmp_path, args, message)

@@ -216,6 +216,18 @@ def vaelab_cli(*args, cwd) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+def test_an_error_names_its_option_once_as_python_and_as_the_command_line_call_it():
+    from vaelab.errors import InputError
+
+    flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
+    placed = InputError("{held_out} scaffolds needs {data} moses", "held_out")
+    assert str(placed) == "held_out scaffolds needs data moses"
+    assert placed.render(flag) == "--held-out scaffolds needs --data moses"
+    prefixed = InputError("must be at least 1, got 0", "latent_dim")
+    assert str(prefixed) == "latent_dim: must be at least 1, got 0"
+    assert prefixed.render(flag) == "--latent-dim: must be at least 1, got 0"
+
+
 def assert_refused(proc: subprocess.CompletedProcess, *fragments: str, code: int = 2) -> str:
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == code, proc.stderr
@@ -316,8 +328,9 @@ def test_a_weight_the_regularizer_would_ignore_is_refused(tiny_idx, tmp_path, op
 
 
 @pytest.mark.parametrize("options, message", [
-    (("--start", "-1"), "the first example must be >= 0 and the limit >= 1, got start -1"),
-    (("--limit", "0"), "the first example must be >= 0 and the limit >= 1, got start 0, limit 0"),
+    (("--start", "-1"), "--start: the first example must be >= 0, got -1"),
+    (("--limit", "0"), "-n: the number of examples must be at least 1, got 0"),
+    (("-n", "0"), "-n: the number of examples must be at least 1, got 0"),
     (("--start", "100000"), "the test split has no examples from 100000 on (it has"),
 ])
 def test_evaluate_outside_the_split_is_refused(run_copy, tmp_path, options, message):

@@ -130,6 +130,37 @@ def test_torchrun_and_uneven_shards(tiny_idx, tmp_path):
     assert {m["processes"] for m in metrics(tmp_path / "three")} == {3}
 
 
+FAILING_PROCESS = """
+import datetime, os, torch, torch.distributed as dist
+from vaelab.train.distributed import leave_when_done
+dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=300))
+with leave_when_done():
+    if os.environ["RANK"] == "0":
+        raise OSError("disk full")  # e.g. writing the checkpoint, which only the first process does
+    for _ in range(3):
+        dist.all_reduce(torch.ones(4))  # the next step's gradients
+"""
+
+
+def test_one_failing_process_does_not_leave_the_others_waiting(tmp_path):
+    """The process that fails leaves the group at once, so the other's next collective fails too,
+    instead of the two waiting for each other until the group's timeout (300 s here)."""
+    from vaelab.train.launch import free_port
+
+    (tmp_path / "fails.py").write_text(FAILING_PROCESS)
+    env = dict(os.environ, WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()),
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    procs = [subprocess.Popen([sys.executable, str(tmp_path / "fails.py")], env=dict(env, RANK=str(rank)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in range(2)]
+    try:
+        outputs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert "disk full" in outputs[0][1]
+    assert all(p.returncode != 0 for p in procs)
+
+
 def test_a_killed_two_process_run_resumes(tiny_idx, tmp_path):
     """Stop a 2-process run mid-way (as Ctrl-C or a scheduler would); --resume finishes it with the
     weights of a run never stopped, with 2 processes and with 1."""

@@ -76,6 +76,34 @@ def test_fit_errors_name_the_option_as_python_takes_it():
         vaelab.fit(x, latent_size=3, progress=False)
     with pytest.raises(vaelab.InputError, match="numpy array or tensor"):
         vaelab.fit([[1, 2], [3, 4]], progress=False)
+    with pytest.raises(vaelab.InputError, match=r"^model: unknown architecture 'bogus'"):
+        vaelab.fit(x, **{**OPTIONS, "model": "bogus"}, progress=False)
+    with pytest.raises(vaelab.InputError, match=r"^repr: molecules need a representation"):
+        vaelab.fit("tests/data/molecules.smi", repr="bogus", progress=False)
+    with pytest.raises(vaelab.InputError, match=r"^labels: labels go with array data"):
+        vaelab.fit("mnist", labels=np.zeros(3, dtype=np.int64), progress=False)
+
+
+def test_numpy_numbers_are_options_like_python_ones():
+    """A sweep over np.arange or np.linspace passes numpy scalars; they mean what Python's do."""
+    x, _ = arrays()
+    model = vaelab.fit(x, **{**OPTIONS, "latent_dim": np.int64(3), "beta": np.float64(2.0), "epochs": np.int32(1)},
+                       binarize="none", likelihood="cbernoulli", progress=False)
+    assert model.config.model.latent_dim == 3 and type(model.config.model.latent_dim) is int
+    assert model.config.model.beta == 2.0 and type(model.config.model.beta) is float
+    assert json.loads(model.config.to_json())["train"]["epochs"] == 1
+
+
+def test_a_presets_settings_for_another_regularizer_are_left_behind():
+    """The tcvae preset's beta and the molecule preset's free bits belong to their regularisers: asking
+    for another drops them (the config records what is used) rather than refusing what was not asked."""
+    from vaelab.train.options import layered
+
+    assert "beta" not in layered({"regularizer": "l2"}, "dsprites-tcvae")
+    assert layered({"regularizer": "tc"}, "dsprites-tcvae")["beta"] == 4.0
+    assert "free_bits" not in layered({"regularizer": "none"}, "moses-selfies")
+    with pytest.raises(vaelab.InputError, match="beta applies to regularizer kl or tc only"):
+        layered({"regularizer": "l2", "beta": 2.0}, "dsprites-tcvae")
 
 
 def test_fit_resumes_a_run_trained_on_arrays(tmp_path):

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from vaelab.config import DataConfig, RunConfig
-from vaelab.data import load_splits, parse_data_spec
+from vaelab.data import load_splits, parse_data_spec, relabel
 from vaelab.data import folder as folder_module
 from vaelab.data.folder import attribute_mask, read_attribute_file, split_names
 from vaelab.errors import VaelabError
@@ -87,8 +87,20 @@ def test_class_subfolders_give_sorted_labels(tmp_path):
         _, y = data.split(split)
         assert y.dtype == torch.int64
         assert y.tolist() == [classes.index(f.split("/")[0]) for f in data.files[split]]
-    assert set(data.train_labels.tolist()) == {0, 1, 2}
+    assert set(data.train_labels.tolist()) == {0, 1, 2} and data.label_names == tuple(classes)
     assert "cat/sub/0.png" in sum(data.files.values(), [])
+
+
+def test_a_folder_with_other_classes_is_numbered_as_the_run_numbered_them(tmp_path):
+    """A run saved cat, dog, zebra; a folder of dogs, zebras and wolves gets dog 1, zebra 2, wolf 3."""
+    for c, cls in enumerate(["dog", "zebra", "wolf"]):
+        for i in range(12):
+            write_image(tmp_path / cls / f"{i}.png", level(c * 12 + i))
+    data = relabel(load(tmp_path), ["cat", "dog", "zebra"])
+    assert data.label_names == ("cat", "dog", "zebra", "wolf")
+    for split in ("train", "val", "test"):
+        _, y = data.split(split)
+        assert y.tolist() == [data.label_names.index(f.split("/")[0]) for f in data.files[split]]
 
 
 def test_mixed_layout_is_refused(tmp_path):
@@ -148,7 +160,7 @@ def test_other_grey_modes(tmp_path):
 def test_mixed_sizes_are_refused_unless_resized(tmp_path):
     flat_folder(tmp_path, 10)
     write_image(tmp_path / "img005.png", 3, size=(SIDE + 2, SIDE))
-    with pytest.raises(VaelabError, match=r"img005.png is 8x6 pixels but img000.png is 6x6.*--image-size"):
+    with pytest.raises(VaelabError, match=r"img005.png is 8x6 pixels but img000.png is 6x6.*give image_size N"):
         load(tmp_path)
     data = load(tmp_path, image_size=4)
     assert data.shape == (1, 4, 4)
@@ -348,3 +360,20 @@ def test_attribute_vector_from_a_celeba_style_file(tmp_path):
     proc = vaelab_cli("attribute", run, "--attribute", "Smiling", "--attributes-file",
                       images / "list_attr_celeba.txt", "--out", tmp_path / "b.png", cwd=tmp_path)
     assert_refused(proc, "unknown attribute 'Smiling'", "Bright, Third")
+
+
+def test_the_latent_map_names_the_class_folders(tmp_path, monkeypatch):
+    from vaelab.cli import latent as latent_cli
+    from vaelab.cli import main
+
+    for c, cls in enumerate(["cat", "dog"]):
+        for i in range(20):
+            write_image(tmp_path / "pets" / cls / f"{i}.png", level(c * 20 + i))
+    run = tmp_path / "run"
+    assert main(["train", "--data", f"folder:{tmp_path / 'pets'}", "--model", "mlp", "--hidden", "8",
+                 "--latent-dim", "2", "--epochs", "1", "--batch-size", "4", "--val-size", "4", "--quiet",
+                 "--out", str(run)]) == 0
+    legends = []
+    monkeypatch.setattr(latent_cli, "scatter_codes", lambda *a: legends.append(a[4]) or a[2])
+    assert main(["map", str(run), "--split", "train", "--out", str(tmp_path / "map.png")]) == 0
+    assert legends == [{0: "cat", 1: "dog"}]

@@ -108,6 +108,9 @@ LATENT_SMOKE = {"interpolate": smoke_interpolate, "traverse": smoke_traverse, "a
     (["attribute", "--attribute", "label:7"], "no training example has label 7"),
     (["sample", "--label", "1"], "--label is for conditional runs"),
     (["neighbors", "--query", "0", "--k", "0"], "--k must be between 1"),
+    (["map", "--manifold", "grid.png", "--grid", "100000"], "--grid must lie in 2..100, got 100000"),
+    (["attribute", "--attribute", "ink", "--alpha", "nan,1"], "give at least two finite --alpha values"),
+    (["attribute", "--attribute", "ink", "--measure", "0"], "--measure must be at least 1, got 0"),
 ])
 def test_latent_commands_refuse_bad_input(tiny_run, tmp_path, args, message):
     assert_command_refused(tiny_run, tmp_path, args, message)
@@ -140,4 +143,4 @@ def test_conditional_run_samples_the_requested_label(tiny_idx, tmp_path, capsys)
     assert main(["sample", str(run), "-n", "6", "--out", str(out)]) == 0
     assert "one column per class" in capsys.readouterr().out
     proc = vaelab_cli("sample", run, "--label", "5", "--out", tmp_path / "bad.png", cwd=tmp_path)
-    assert_refused(proc, "labels must lie in 0..2")
+    assert_refused(proc, "vaelab sample: error: --label: labels must lie in 0..2")

@@ -90,7 +90,7 @@ def test_bad_molecule_files_are_refused_in_one_line(tmp_path, content, message):
     data = tmp_path / "bad.smi"
     data.write_text(content)
     proc = vaelab_cli("mol", "train", "--data", data, *TRAIN, "--out", tmp_path / "run", cwd=tmp_path)
-    assert_refused(proc, "vaelab mol: error:", message)
+    assert_refused(proc, "vaelab mol train: error:", message)
     assert not (tmp_path / "run").exists()
 
 
@@ -112,9 +112,12 @@ def test_bad_requests_to_a_mol_run_are_refused(mol_run, tmp_path, tiny_run):
     assert_refused(vaelab_cli("mol", "optimize", mol_run, "--property", "colour", cwd=tmp_path),
                    "unknown property 'colour'; choose one of: logp, qed")
     assert_refused(vaelab_cli("mol", "sample", tiny_run, "-n", "3", cwd=tmp_path), "not a molecule run")
+    smiles = Path(__file__).parent / "data" / "molecules.smi"
+    assert_refused(vaelab_cli("reconstruct", tiny_run, "--data", smiles, cwd=tmp_path),
+                   f"--data: {smiles} holds molecules, and", "was trained on images or table rows")
     assert_refused(vaelab_cli("mol", "sample", mol_run, "-n", "0", cwd=tmp_path), "-n must be at least 1")
     assert_refused(vaelab_cli("mol", "evaluate", mol_run, "--held-out", "scaffolds", cwd=tmp_path),
-                   "--held-out scaffolds needs a run trained on --data moses")
+                   "vaelab mol evaluate: error: --held-out scaffolds needs a run trained on --data moses")
 
 
 def test_molecules_the_model_cannot_read_are_told_apart(mol_run):

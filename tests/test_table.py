@@ -91,6 +91,29 @@ def test_train_on_a_table_saves_its_standardisation(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_another_files_text_labels_are_numbered_as_the_run_numbered_them(tmp_path, capsys):
+    """A file with only some of the run's label texts, and one it never saw: each keeps the run's
+    number (labels.json), the new one gets a number of its own, for training data and scored rows alike."""
+    from vaelab import Run
+    from vaelab.apps.anomaly import examples_to_score
+
+    values, kinds = write_table(tmp_path / "t.csv")
+    run = tmp_path / "run"
+    assert main(["train", "--data", f"csv:{tmp_path / 't.csv'}", "--label-column", "kind", "--model", "mlp",
+                 "--hidden", "8", "--latent-dim", "2", "--likelihood", "gaussian-learned", "--epochs", "1",
+                 "--batch-size", "16", "--val-size", "10", "--quiet", "--out", str(run)]) == 0
+    assert json.loads((run / "labels.json").read_text()) == ["benign", "malignant"]
+    rows = ["a,b,c,kind"] + [f"{a},{b},{c},malignant" for a, b, c in values[:30]] + \
+           [f"{a},{b},{c},unsure" for a, b, c in values[30:40]]
+    (tmp_path / "new.csv").write_text("\n".join(rows) + "\n")
+    _, y = examples_to_score(Run.open(run), f"csv:{tmp_path / 'new.csv'}", "test")
+    assert y.tolist() == [1] * 30 + [2] * 10
+    data = Run.open(run).data(f"csv:{tmp_path / 'new.csv'}")
+    assert data.label_names == ("benign", "malignant", "unsure")
+    assert set(data.train_labels.tolist()) == {1, 2}
+    capsys.readouterr()
+
+
 def test_empty_table_through_the_cli(tmp_path):
     (tmp_path / "empty.csv").write_text("a,b\n")
     proc = vaelab_cli("train", "--data", f"csv:{tmp_path / 'empty.csv'}", "--model", "mlp", "--out",

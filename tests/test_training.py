@@ -209,3 +209,23 @@ def test_models_without_learned_noise_keep_one_parameter_group():
 
     trainer = Trainer(_config(1), DATA, None, progress=False)
     assert len(trainer.optimizer.param_groups) == 1
+
+
+def test_a_failed_write_is_a_resource_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    """A full disk while writing (here: the rename failing) names the file; the old content stays."""
+    import errno
+    import os
+
+    from vaelab.errors import ResourceError
+    from vaelab.io import atomic_write_text
+
+    target = tmp_path / "metrics.json"
+    atomic_write_text(target, "old")
+
+    def full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(ResourceError, match="cannot write .*metrics.json: No space left on device"):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

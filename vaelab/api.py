@@ -9,6 +9,7 @@ The options are those of `vaelab train`, named as its flags are (`model="conv"`,
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,16 @@ def fit(data: Any = None, out: str | Path | None = None, *, labels: Any = None, 
     >>> model.sample(8).shape
     torch.Size([8, 1, 28, 28])
     """
+    data = str(data) if isinstance(data, os.PathLike) else data  # a path is a spec, as on the command line
     in_memory = data is not None and not isinstance(data, str)
+    if labels is not None and not in_memory:
+        raise InputError("labels go with array data; a data spec brings its own", "labels")
     if in_memory and not hasattr(data, "shape"):
         data, labels = from_dataset(data) if labels is None else (data, labels)
     given = {**options, **({"data": data} if isinstance(data, str) else {})}
     merged = layered(given, preset, config)
+    if in_memory:
+        merged.pop("data", None)  # the arrays are the data, whatever a preset or config file names
     if resume:
         if out is None:
             raise InputError("resuming needs the run folder to continue", "out")
@@ -62,7 +68,6 @@ def fit(data: Any = None, out: str | Path | None = None, *, labels: Any = None, 
     else:
         splits = None
         if in_memory:
-            merged.pop("data", None)  # the arrays are the data, whatever a preset or config file names
             splits = splits_from_arrays(data, labels, merged.get("val_size", option_table()["val_size"].default))
         run_config, splits = build(merged, splits)
     model = train(run_config, splits, out, resume=resume, progress=progress)

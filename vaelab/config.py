@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,8 +41,9 @@ def option(default: Any, help: str, *, flag: str | None = None, metavar: str | N
 
 
 def _check(ok: bool, message: str, parameter: str | None = None) -> None:
+    """Refuse a value, naming it by the option that sets it (`representation` is `repr`)."""
     if not ok:
-        raise InputError(message, parameter)
+        raise InputError(message, option_name(parameter) if parameter else None)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class DataConfig:
                "limit")
         check_types(self)
         name = self.name
-        molecules = name in MOLECULE_DATASETS
+        molecules = self.molecules
         _check(self.binarize in BINARIZATIONS, f"binarize must be one of {BINARIZATIONS}, got {self.binarize!r}",
                "binarize")
         _check(self.contrast in CONTRASTS, f"contrast must be one of {CONTRASTS}, got {self.contrast!r}", "contrast")
@@ -161,8 +163,8 @@ class ModelConfig:
         _check(len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
                f"conv channels must be positive, got {self.channels}", "channels")
         _check(all(d >= 1 for d in self.dense), f"dense widths must be positive, got {self.dense}", "dense")
-        likelihoods.get(self.likelihood)
-        regularizers.get(self.regularizer)
+        likelihoods.get(self.likelihood, "likelihood")
+        regularizers.get(self.regularizer, "regularizer")
         _check(self.beta >= 0 and math.isfinite(self.beta), f"beta must be finite and >= 0, got {self.beta}",
                "beta")
         _check(self.lam >= 0 and math.isfinite(self.lam), f"lambda must be finite and >= 0, got {self.lam}", "lam")
@@ -318,8 +320,14 @@ def _as_type(value: Any, annotation: str, name: str) -> Any:
 
 
 def _scalar(value: Any, kind: str, name: str) -> Any:
-    if kind == "float" and type(value) is int:
-        return float(value)
+    """`value` as the exact Python type; numpy's integers and floats (a sweep over np.arange) pass."""
+    if kind in ("int", "float") and not isinstance(value, bool):
+        if isinstance(value, numbers.Integral):
+            return _SCALARS[kind](value)
+        if kind == "float" and isinstance(value, numbers.Real):
+            return float(value)
+    if kind == "str" and isinstance(value, str):
+        return str(value)
     _check(type(value) is _SCALARS[kind], f"expected {'an' if kind == 'int' else 'a'} {kind}, got {value!r}", name)
     return value
 

@@ -12,9 +12,10 @@
 All three derive from `VaelabError`, which is never raised itself. A message names options as
 `{lr}`, `{grad_clip}`: Python shows the parameter ("lr"), the command line the flag ("--lr"). An
 `InputError` also says which value it is about (`parameter`): named where the message says
-`{name}`, else put in front ("latent_dim: latent size must be at least 1, got 0"). The command line
-prints any of them as one line; bad values and resources exit with 2, a diverged run with 1. The
-web explorer maps them to HTTP statuses in one handler (vaelab.serve.app).
+`{name}` (or the parameter itself), else put in front ("latent_dim: latent size must be at least
+1, got 0"). The command line prints any of them as one line; bad values and resources exit with
+2, a diverged run with 1. The web explorer maps them to HTTP statuses in one handler
+(vaelab.serve.app).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class InputError(VaelabError, ValueError):
     def render(self, namer: Callable[[str], str]) -> str:
         text = _OPTION.sub(lambda m: namer(self.parameter if m.group(1) == "name" and self.parameter
                                            else m.group(1)), self.template)
-        if self.parameter and "{name}" not in self.template:
+        if self.parameter and "{name}" not in self.template and f"{{{self.parameter}}}" not in self.template:
             return f"{namer(self.parameter)}: {text}"
         return text
 

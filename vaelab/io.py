@@ -38,6 +38,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
+    except OSError as e:  # a full disk, a folder made read-only meanwhile: the target keeps its old content
+        raise ResourceError(f"cannot write {target}: {e.strerror or e}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -1,11 +1,10 @@
 """Likelihood heads: turn the decoder's output (and any learned noise) into p(x|z).
 
-Each head is registered by name and says what it models: `discrete`, whether log p(x|z) is a
-probability or a density; `bits_per_dim`, whether nats per example convert to bits per dimension
-(a probability over a fixed number of dimensions); `needs_binary_data`; `reads_tokens`;
-`any_real_value`, whether it models values outside [0, 1]; `parameter`, the name of the tensor
-besides the mean that fixes p(x|z) (what an exported decoder returns); `fixed_sigma`, whether the
-config's sigma is part of the model.
+Each head is registered by name and says what it models: `bits_per_dim`, whether nats per
+example convert to bits per dimension (a probability, not a density, over a fixed number of
+dimensions); `needs_binary_data`; `reads_tokens`; `any_real_value`, whether it models values
+outside [0, 1]; `parameter`, the name of the tensor besides the mean that fixes p(x|z) (what an
+exported decoder returns); `fixed_sigma`, whether the config's sigma is part of the model.
 """
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ from .registry import likelihoods
 
 
 class Likelihood(nn.Module):
-    discrete = False
     bits_per_dim = False
     needs_binary_data = False
     reads_tokens = False
@@ -39,7 +37,6 @@ class Likelihood(nn.Module):
 class BernoulliLikelihood(Likelihood):
     """Binary pixels; the decoder outputs logits."""
 
-    discrete = True
     bits_per_dim = True
     needs_binary_data = True
 
@@ -99,8 +96,7 @@ class PixelGaussianLikelihood(LearnedGaussianLikelihood):
 class CategoricalSequenceLikelihood(Likelihood):
     """Token sequences: the gru decoder's output already is p(x|z), an autoregressive categorical."""
 
-    discrete = True  # but no bits per dimension: a sequence has no fixed length
-    reads_tokens = True
+    reads_tokens = True  # a probability, but no bits per dimension: a sequence has no fixed length
     parameter = None  # not exported: a GRU decoder has no fixed-shape output
 
     def forward(self, out):  # a vaelab.nets.gru.TokenSequence

@@ -25,9 +25,9 @@ class Registry(Generic[T]):
 
     def _entries(self) -> dict[str, T]:
         if not self._loaded:
-            self._loaded = True
             for provider in self._providers:
                 importlib.import_module(provider)
+            self._loaded = True  # only now: a failed import is raised again at the next lookup
         return self._items
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -39,11 +39,13 @@ class Registry(Generic[T]):
 
         return add
 
-    def get(self, name: str) -> T:
+    def get(self, name: str, parameter: str | None = None) -> T:
+        """The entry of `name`; an unknown one is an InputError about `parameter` (the option naming it)."""
         try:
             return self._entries()[name]
         except (KeyError, TypeError):
-            raise InputError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}") from None
+            raise InputError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}",
+                             parameter) from None
 
     def names(self) -> list[str]:
         return sorted(self._entries())

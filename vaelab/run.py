@@ -5,6 +5,7 @@
     checkpoint.safetensors  last weights, optimiser, RNG and counters, for --resume
     metrics.jsonl           one JSON line per epoch
     standardization.json    tables: the training columns' means and stds, applied to new rows
+    labels.json             text labels or class folders: the name of each label number
     vocab.json              molecules: the tokens behind the model's ids
     anomaly.json            `vaelab anomaly fit`: the score and its threshold
     evaluation.json         `vaelab evaluate --save`: the test-set evaluation
@@ -25,8 +26,8 @@ from typing import Any
 import torch
 
 from .checkpoint import checkpoint_counters, load_checkpoint, save_checkpoint
-from .config import IN_MEMORY, DataConfig, RunConfig
-from .data import load_splits, parse_data_spec, restandardize
+from .config import IN_MEMORY, MOLECULE_DATASETS, DataConfig, RunConfig
+from .data import Splits, load_splits, parse_data_spec, relabel, restandardize
 from .errors import InputError, ResourceError
 from .io import atomic_write_text, load_weights, read_json, save_weights, write_json
 
@@ -36,6 +37,7 @@ CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
 ARTIFACTS = {  # named JSON files a run may hold beside its weights
     "standardization": "standardization.json",
+    "labels": "labels.json",
     "vocabulary": "vocab.json",
     "anomaly": "anomaly.json",
     "evaluation": "evaluation.json",
@@ -72,23 +74,26 @@ class Run:
         return cls(path, config)
 
     @classmethod
-    def create(cls, path: str | Path, config: RunConfig, *, standardization: dict | None = None,
-               vocabulary: str | None = None) -> "Run":
-        """A new run folder holding config.json and what the data needs saved beside the weights."""
+    def create(cls, path: str | Path, config: RunConfig, data: Splits | None = None) -> "Run":
+        """A new run folder holding config.json and what `data` needs saved beside the weights."""
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise InputError(f"run folder {path} already exists and is not empty; "
-                             "use --resume to continue it, or choose another --out", "out")
+                             "use {resume} to continue it, or choose another {out}", "out")
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ResourceError(f"cannot create the run folder {path}: {e.strerror or e}") from None
         run = cls(path, config)
         run.save_config()
-        if standardization is not None:  # a table's column statistics: what new rows are scaled by
-            run.write_artifact("standardization", standardization)
-        if vocabulary is not None:  # token ids mean nothing without it
-            atomic_write_text(run.artifact("vocabulary"), vocabulary)
+        if data is None:
+            return run
+        if data.standardization is not None:  # a table's column statistics: what new rows are scaled by
+            run.write_artifact("standardization", data.standardization)
+        if data.label_names is not None:  # how other files' named labels are numbered
+            run.write_artifact("labels", list(data.label_names))
+        if data.vocabulary is not None:  # token ids mean nothing without it
+            atomic_write_text(run.artifact("vocabulary"), data.vocabulary)
         return run
 
     def files(self) -> list[str]:
@@ -154,8 +159,8 @@ class Run:
 
     # --- the data -----------------------------------------------------------------------------------
     def data(self, spec: str | None = None, *, every_label: bool = False):
-        """The run's splits as it was trained on them: a table scaled by its saved statistics, molecules
-        checked against its saved vocabulary.
+        """The run's splits as it was trained on them: a table scaled by its saved statistics, named
+        labels numbered as it numbered them, molecules checked against its saved vocabulary.
 
         `spec`: other data instead (`--data SPEC`), presented as the run's own (binarization,
         contrast, validation size; a source of the same kind keeps its other settings too).
@@ -164,9 +169,18 @@ class Run:
         own = self.config.data
         if spec is not None:
             name, path = parse_data_spec(spec)
-            config = (dataclasses.replace(own, name=name, path=path, keep_labels=None) if name == own.name else
-                      DataConfig(name=name, path=path, val_size=own.val_size, binarize=own.binarize,
-                                 contrast=own.contrast))
+            if (name in MOLECULE_DATASETS) != own.molecules:
+                kinds = ("images or table rows", "molecules")
+                raise InputError(f"{spec} holds {kinds[name in MOLECULE_DATASETS]}, and {self.path} was trained on "
+                                 f"{kinds[own.molecules]}", "data")
+            if name == own.name:
+                config = dataclasses.replace(own, name=name, path=path, keep_labels=None)
+            elif own.molecules and name in MOLECULE_DATASETS:  # MOSES and a SMILES file: tokenised alike
+                config = DataConfig(name=name, path=path, val_size=own.val_size, binarize=own.binarize,
+                                    representation=own.representation, skip_invalid=own.skip_invalid)
+            else:
+                config = DataConfig(name=name, path=path, val_size=own.val_size, binarize=own.binarize,
+                                    contrast=own.contrast)
         elif own.name == IN_MEMORY:
             raise InputError(f"{self.path} was trained on in-memory arrays, so it has no data of its own to "
                              "reload: give the data", "data")
@@ -179,13 +193,17 @@ class Run:
         return self._as_trained(splits, spec)
 
     def _as_trained(self, splits, spec: str | None):
-        """Splits scaled by the run's saved column statistics, and only with the run's own token ids."""
+        """Splits scaled by the run's saved column statistics, labels numbered by its saved names, and
+        only with the run's own token ids."""
         stats = self.read_artifact("standardization")
         if splits.standardization is not None and stats is not None and splits.standardization != stats:
             if splits.standardization["columns"] != stats["columns"]:
                 raise InputError(f"{spec or self.config.data.spec} has columns {splits.standardization['columns']}; "
                                  f"the run was trained on {stats['columns']}", "data")
             splits = restandardize(splits, stats)
+        names = self.read_artifact("labels")
+        if names is not None:
+            splits = relabel(splits, names)
         vocabulary = self.artifact("vocabulary")
         if splits.vocabulary is not None and vocabulary.is_file() and \
                 json.loads(splits.vocabulary) != read_json(vocabulary, "vocabulary"):

@@ -15,40 +15,46 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..config import IN_MEMORY
 from ..errors import InputError, ResourceError
 from ..metrics.likelihood import importance_terms
+from ..progress import progress_bar
 
 STATISTICS = ("recon", "elbo", "iwae")
 
 
 @torch.no_grad()
 def anomaly_scores(model, x: Tensor, statistic: str = "elbo", samples: int = 10, iwae_k: int = 100,
-                   batch_size: int = 100, seed: int = 0) -> Tensor:
+                   batch_size: int = 100, seed: int = 0, progress: bool = False) -> Tensor:
     """One score per example (N,), float64, on the CPU."""
     if statistic not in STATISTICS:
-        raise InputError(f"unknown score {statistic!r}; choose one of: {', '.join(STATISTICS)}")
+        raise InputError(f"unknown score {statistic!r}; choose one of: {', '.join(STATISTICS)}", "statistic")
     stochastic, network = model.stochastic, model.network
     if statistic != "recon" and not stochastic:
-        raise InputError(f"an autoencoder has no posterior, so no {statistic} score; use --score recon")
+        raise InputError(f"an autoencoder has no posterior, so no {statistic} score; use {{statistic}} recon",
+                         "statistic")
     if samples < 1 or iwae_k < 1:
-        raise InputError("the number of posterior samples must be at least 1")
+        raise InputError("the number of posterior samples must be at least 1", "samples" if samples < 1 else "iwae_k")
     network.eval()
     g = torch.Generator(device=model.device).manual_seed(seed)
     scores = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size].to(model.device)
-        qz = network.posterior(xb)
-        if not stochastic:
-            scores.append(-network.px(qz.mu).log_prob(xb).double())
-            continue
-        nll, recon = importance_terms(network, xb, iwae_k if statistic == "iwae" else samples, g, qz)
-        if statistic == "recon":
-            scores.append(recon)
-        elif statistic == "elbo":
-            scores.append(recon + qz.kl().double())
-        else:
-            scores.append(nll)
-    return torch.cat(scores).cpu()
+    with progress_bar(len(x), f"score ({statistic})", progress, unit="ex") as bar:
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(model.device)
+            scores.append(_batch_scores(network, xb, statistic, stochastic, samples, iwae_k, g))
+            bar.update(len(xb))
+    return torch.cat(scores).cpu() if scores else torch.zeros(0, dtype=torch.float64)
+
+
+def _batch_scores(network, xb: Tensor, statistic: str, stochastic: bool, samples: int, iwae_k: int,
+                  g: torch.Generator) -> Tensor:
+    qz = network.posterior(xb)
+    if not stochastic:
+        return -network.px(qz.mu).log_prob(xb).double()
+    nll, recon = importance_terms(network, xb, iwae_k if statistic == "iwae" else samples, g, qz)
+    if statistic == "recon":
+        return recon
+    return recon + qz.kl().double() if statistic == "elbo" else nll
 
 
 def threshold_at_fpr(normal_scores: Tensor, fpr: float) -> float:
@@ -80,47 +86,52 @@ def default_statistic(model) -> str:
     return "elbo" if model.stochastic else "recon"
 
 
-def presented_scores(model, x: Tensor, statistic: str, samples: int = 10, iwae_k: int = 100) -> Tensor:
+def presented_scores(model, x: Tensor, statistic: str, samples: int = 10, iwae_k: int = 100,
+                     progress: bool = False) -> Tensor:
     """Scores of examples as the run presents them to its likelihood (the fixed binarization, if any)."""
     from ..data import presented
 
-    return anomaly_scores(model, presented(x, model.config.data.binarize), statistic, samples=samples, iwae_k=iwae_k)
+    return anomaly_scores(model, presented(x, model.config.data.binarize), statistic, samples=samples, iwae_k=iwae_k,
+                          progress=progress)
 
 
 def check_detector(statistic: str | None, fpr: float, samples: int, iwae_k: int, stochastic: bool,
                    val_size: int) -> None:
     """Refuse a detector that could not be fitted, before any training."""
     if statistic is not None and statistic not in STATISTICS:
-        raise InputError(f"unknown score {statistic!r}; choose one of: {', '.join(STATISTICS)}", "score")
+        raise InputError(f"unknown score {statistic!r}; choose one of: {', '.join(STATISTICS)}", "statistic")
     if not 0 < fpr < 1:
         raise InputError(f"the false-positive rate must lie strictly between 0 and 1, got {fpr}", "fpr")
     if samples < 1 or iwae_k < 1:
         raise InputError("the number of posterior samples must be at least 1", "samples" if samples < 1 else "iwae_k")
     if statistic not in (None, "recon") and not stochastic:
-        raise InputError(f"an autoencoder has no posterior, so no {statistic} score; use --score recon", "score")
+        raise InputError(f"an autoencoder has no posterior, so no {statistic} score; use {{statistic}} recon",
+                         "statistic")
     if val_size == 0:
         raise InputError("the threshold needs held-out normal examples: give a validation size above 0", "val_size")
 
 
 def fit_threshold(model, x_normal: Tensor, statistic: str | None = None, fpr: float = DEFAULT_FPR,
-                  samples: int = 10, iwae_k: int = 100, normal_labels: tuple[int, ...] | None = None) -> dict:
+                  samples: int = 10, iwae_k: int = 100, normal_labels: tuple[int, ...] | None = None,
+                  progress: bool = False) -> dict:
     """The threshold that flags a share `fpr` of held-out normal examples, as the record a run keeps."""
     check_detector(statistic, fpr, samples, iwae_k, model.stochastic, len(x_normal))
     statistic = statistic or default_statistic(model)
-    scores = presented_scores(model, x_normal, statistic, samples, iwae_k)
+    scores = presented_scores(model, x_normal, statistic, samples, iwae_k, progress)
     return {"normal_classes": list(normal_labels) if normal_labels else None, "score": statistic, "fpr": fpr,
             "threshold": threshold_at_fpr(scores, fpr), "samples": samples, "iwae_k": iwae_k,
             "validation_examples": len(scores)}
 
 
 def fit_detector(model, statistic: str | None = None, fpr: float = DEFAULT_FPR, samples: int = 10,
-                 iwae_k: int = 100) -> dict:
+                 iwae_k: int = 100, progress: bool = False) -> dict:
     """Set a run's threshold on its held-out normal examples (the labels it kept are the normal ones)
     and keep the record in the run folder, where `detect` and `vaelab anomaly score` find it."""
     run = model.run
     if run is None:
         raise InputError("a detector is kept in its run folder: train the model with an out folder", "model")
-    record = fit_threshold(model, run.data().val, statistic, fpr, samples, iwae_k, run.config.data.keep_labels)
+    record = fit_threshold(model, run.data().val, statistic, fpr, samples, iwae_k, run.config.data.keep_labels,
+                           progress)
     run.write_artifact("anomaly", record)
     return record
 
@@ -143,18 +154,16 @@ def _rows_like_training(run, path: str) -> tuple[Tensor, Tensor | None]:
     if stats is None:
         raise ResourceError(f"{run.path} has no {run.artifact('standardization').name}: without it new rows "
                             "cannot be scaled as the training rows were")
-    ignore, label_column = run.config.data.ignore or (), run.config.data.label_column
-    features, values, labels, _ = read_table(path, ignore, None)
-    if label_column in features:  # labels, when the new file has the column
-        _, values, labels, _ = read_table(path, ignore, label_column)
-        features = [f for f in features if f != label_column]
+    # labels when the file has the run's label column, numbered as the run numbered them
+    features, values, labels, _ = read_table(path, run.config.data.ignore or (), run.config.data.label_column,
+                                             run.read_artifact("labels"), label_optional=True)
     if features != stats["columns"]:
         raise InputError(f"{path} has columns {features}; the run was trained on {stats['columns']}", "data")
     return standardize(values, stats), (torch.from_numpy(labels) if labels is not None else None)
 
 
 def detect(model, x: Tensor, y: Tensor | None = None, statistic: str | None = None, samples: int = 10,
-           iwae_k: int = 100, fpr: float | None = None) -> dict:
+           iwae_k: int = 100, fpr: float | None = None, progress: bool = False) -> dict:
     """Score and flag examples with a run's detector. The threshold is the run's own (anomaly.json)
     when the statistic and samples match and no `fpr` is asked for, else set anew on the run's
     normal validation examples. With labels and the run's normal classes: AUROC and AP too."""
@@ -163,15 +172,18 @@ def detect(model, x: Tensor, y: Tensor | None = None, statistic: str | None = No
     if not isinstance(fitted, dict):
         raise ResourceError(f"{run.path}'s anomaly record is not a JSON object")
     statistic = statistic or fitted.get("score") or default_statistic(model)
-    scores = presented_scores(model, x, statistic, samples, iwae_k)
+    scores = presented_scores(model, x, statistic, samples, iwae_k, progress)
     if fitted.get("score") == statistic and fitted.get("samples") == samples and fpr is None:
         threshold, origin = fitted["threshold"], f"the run's ({fitted['fpr']:.0%} of normal validation examples)"
     else:
         fpr = DEFAULT_FPR if fpr is None else fpr
-        if run is None:
-            raise InputError("a threshold needs the run's normal validation examples: give a model loaded from a run")
+        if run is None or run.config.data.name == IN_MEMORY:
+            raise InputError("a new threshold (another statistic, samples or fpr than the run's detector) is set "
+                             "on the run's normal validation examples, and "
+                             + ("this model has no run" if run is None else f"{run.path} was trained on arrays "
+                                "(nothing to reload)"))
         normal_val = run.data().val
-        threshold = threshold_at_fpr(presented_scores(model, normal_val, statistic, samples, iwae_k), fpr)
+        threshold = threshold_at_fpr(presented_scores(model, normal_val, statistic, samples, iwae_k, progress), fpr)
         origin = f"set now at {fpr:.0%} of the run's {len(normal_val)} normal validation examples"
     normal = fitted.get("normal_classes")
     is_anomaly = (~torch.isin(y, torch.tensor(normal))) if (y is not None and normal) else None

@@ -160,7 +160,7 @@ def check_restorable(model) -> None:
         raise InputError("denoising and inpainting take unconditional runs; this run is conditional")
     if model.config.data.contrast != "none":
         raise InputError("denoising and inpainting work on pixels in [0, 1]; this run was trained on "
-                         f"contrast-normalised images (--contrast {model.config.data.contrast})")
+                         f"contrast-normalised images ({{contrast}} {model.config.data.contrast})")
 
 
 def denoising_comparison(model, x: Tensor, noise: str, seed: int = 0) -> dict:

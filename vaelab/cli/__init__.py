@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = join_negative_lists(sys.argv[1:] if argv is None else list(argv))
     args = parser().parse_args(argv)
     args.argv = argv  # the command line as given, for `train --nproc` to pass on to its processes
-    name = args.command_path[0]  # the command as typed first: `vaelab mol: error: ...`
+    name = " ".join(args.command_path)  # as argparse names it: `vaelab mol optimize: error: ...`
     try:
         return args.handler(args)
     except VaelabError as e:

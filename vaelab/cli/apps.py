@@ -80,7 +80,7 @@ def register(commands) -> None:
 
 
 def _score_options(p: argparse.ArgumentParser, fitting: bool) -> None:
-    p.add_argument("--score", choices=STATISTICS,
+    p.add_argument("--score", dest="statistic", choices=STATISTICS,
                    help="the statistic: recon(struction error), elbo (negative ELBO, KL included) or iwae "
                         "(-log p(x) bound) (default: elbo for a VAE, recon for an autoencoder" +
                         ("" if fitting else "; or the one the run was fitted with") + ")")
@@ -104,19 +104,20 @@ def _restore_options(p: argparse.ArgumentParser, output: str, measure: int | Non
 
 # --- anomaly --------------------------------------------------------------------------------------------------
 def run_fit(args) -> int:
+    if args.normal_class and args.keep_labels:
+        raise InputError("--normal-class and --keep-labels both say which labels to keep: give one of them")
     normal = {"keep_labels": tuple(args.normal_class)} if args.normal_class else {}
     fpr = DEFAULT_FPR if args.fpr is None else args.fpr
     merged = layered({**given_options(args), **normal}, args.preset, args.config)
     stochastic = regularizers.get(merged.get("regularizer", ModelConfig.regularizer)).stochastic
-    check_detector(args.score, fpr, args.samples, args.iwae_k, stochastic, merged.get("val_size", 1))
+    check_detector(args.statistic, fpr, args.samples, args.iwae_k, stochastic, merged.get("val_size", 1))
     code = launched(args)
     if code is not None:
         return code
-    try:
+    with distributed.leave_when_done():
         model = train_here(args, **normal)
-        record = fit_detector(model, args.score, fpr, args.samples, args.iwae_k) if first_process() else None
-    finally:
-        distributed.leave()
+        record = (fit_detector(model, args.statistic, fpr, args.samples, args.iwae_k, progress=not args.quiet)
+                  if first_process() else None)
     if record is None:
         return 0
     classes = f" classes {record['normal_classes']}" if record["normal_classes"] else ""
@@ -136,7 +137,7 @@ def run_score(args) -> int:
     x, y = examples_to_score(run, args.data, args.split)
     if args.n is not None:
         x, y = x[:args.n], (y[:args.n] if y is not None else None)
-    r = detect(model, x, y, args.score, args.samples, args.iwae_k, args.fpr)
+    r = detect(model, x, y, args.statistic, args.samples, args.iwae_k, args.fpr, progress=not args.quiet)
     scores, flagged, is_anomaly = r["scores"], r["flagged"], r["is_anomaly"]
     lines = ["index,score,flagged" + (",label,anomaly" if is_anomaly is not None else "")]
     for i in range(len(scores)):

@@ -6,6 +6,7 @@ examples (a split's index or an image file), draws the pictures and prints the f
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import torch
@@ -13,7 +14,7 @@ import torch
 from ..data import SPLITS
 from ..errors import InputError
 from ..latent.attributes import PROPERTIES, attribute_effect, attribute_walk, is_monotonic
-from ..latent.maps import manifold, scatter_codes
+from ..latent.maps import MAX_GRID, manifold, scatter_codes
 from ..latent.paths import interpolate, step_distances
 from ..latent.search import nearest_neighbors, save_latents
 from ..latent.traverse import dimension_order, factors_carried, latent_statistics, traverse
@@ -195,8 +196,10 @@ def run_traverse(args) -> int:
 
 
 def run_attribute(args) -> int:
-    if len(args.alpha) < 2:
-        raise InputError("give at least two --alpha values, e.g. --alpha -2,0,2")
+    if len(args.alpha) < 2 or not all(math.isfinite(a) for a in args.alpha):
+        raise InputError("give at least two finite --alpha values, e.g. --alpha -2,0,2")
+    if args.measure < 1:
+        raise InputError(f"--measure must be at least 1, got {args.measure}")
     run, model, data, out = _open(args, "attribute")
     walk = attribute_walk(model, data, args.attribute, list(args.examples), args.alpha, args.attributes_file,
                           ATTRIBUTE_EXAMPLES)
@@ -269,14 +272,15 @@ def run_map(args) -> int:
         if model.latent_dim != 2:
             raise InputError(f"--manifold needs a 2-D latent; this run has {model.latent_dim} dimensions "
                              "(the scatter uses PCA for those)")
-        if args.grid < 2:
-            raise InputError(f"--grid must be at least 2, got {args.grid}")
+        if not 2 <= args.grid <= MAX_GRID:
+            raise InputError(f"--grid must lie in 2..{MAX_GRID}, got {args.grid}")
         grid_out = writable(args.manifold, "manifold")
     x, y = data.split(args.split)
     x, y = x[:args.n], (y[:args.n] if y is not None else None)
     mu, _ = model.encode_all(x, y)
     title = f"{run.path.name}: {len(x)} {args.split} examples"
-    print(f"wrote {scatter_codes(mu.numpy(), y.numpy() if y is not None else None, out, title)}")
+    names = dict(enumerate(data.label_names)) if data.label_names else None  # class folders, text labels
+    print(f"wrote {scatter_codes(mu.numpy(), y.numpy() if y is not None else None, out, title, names)}")
     if args.manifold:
         grid = manifold(model, args.grid, _default_label(model, None))
         print(f"wrote {save_grid(as_images(grid), grid_out, nrow=args.grid)} "

@@ -8,7 +8,7 @@ import inspect
 from typing import Any, Callable
 
 from ..config import option_name, option_table
-from ..train.options import EXTRA_OPTIONS, MOLECULE_DEFAULTS
+from ..train.options import EXTRA_OPTIONS, MOLECULE_DEFAULTS, option_names
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -28,6 +28,10 @@ def _show(value: Any) -> str:
     return str(value).replace("%", "%%")
 
 
+# Library parameters whose command-line option has another name.
+PARAMETER_DESTS = {"y": "label"}
+
+
 class FlagMap:
     """Which flag of a command set a library parameter, so an error names what the user typed."""
 
@@ -35,13 +39,14 @@ class FlagMap:
         self.parser = parser
 
     def flag(self, parameter: str) -> str:
-        """The flag of this command that sets `parameter` (a config field or an option), else its
-        spelling as any command's flag."""
-        names = {parameter, option_name(parameter)}
+        """The flag of this command that sets `parameter` (a config field or an option); else, for a
+        training option, its flag of `vaelab train`; else the parameter's own name."""
+        names = {parameter, option_name(parameter), PARAMETER_DESTS.get(parameter, parameter)}
         for action in self.parser._actions:
             if action.dest in names and action.option_strings and action.help != argparse.SUPPRESS:
                 return action.option_strings[0]
-        return "--" + option_name(parameter).replace("_", "-")
+        name = option_name(parameter)
+        return "--" + name.replace("_", "-") if name in option_names() else parameter
 
 
 class Commands:

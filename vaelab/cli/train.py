@@ -62,10 +62,8 @@ def run(args: argparse.Namespace) -> int:
     code = launched(args)
     if code is not None:
         return code
-    try:
+    with distributed.leave_when_done():
         train_here(args)
-    finally:
-        distributed.leave()
     if first_process():
         print(f"run folder: {args.out}  ({', '.join(Run.open(args.out).files())})")
     return 0

@@ -126,7 +126,7 @@ def read_images(folder: Path, names: list[str], image_size: int | None) -> np.nd
         for name, (_, other) in zip(names, headers):
             if other != size:
                 raise ResourceError(f"{folder / name} is {other[0]}x{other[1]} pixels but {names[0]} is "
-                                  f"{size[0]}x{size[1]}; give --image-size N to resize every image to NxN")
+                                  f"{size[0]}x{size[1]}; give {{image_size}} N to resize every image to NxN")
     pixels = np.empty((len(names), size[1], size[0], 3 if colour else 1), dtype=np.uint8)
     for i, name in enumerate(names):
         pixels[i] = decode_image(folder / name, colour, size, resize=image_size is not None)
@@ -164,7 +164,7 @@ def split_names(names: list[str], val_size: int) -> dict[str, list[int]]:
 def load_folder_splits(config: DataConfig) -> Splits:
     """Every image of a folder, as float32 pixels in [0, 1] (value / 255), split by file name."""
     folder = Path(config.path).expanduser()
-    names, labels, _ = find_images(folder)
+    names, labels, classes = find_images(folder)
     parts = split_names(names, config.val_size)
     if not parts["train"]:
         raise ResourceError(f"{folder}: its {len(names)} image(s) all fall in the test split (one in ten file "
@@ -174,7 +174,8 @@ def load_folder_splits(config: DataConfig) -> Splits:
     images = [torch.from_numpy(np.ascontiguousarray(pixels[parts[s]])).float().div_(255.0) for s in order]
     targets = [None if labels is None else torch.tensor([labels[i] for i in parts[s]], dtype=torch.int64)
                for s in order]
-    return Splits(*images, *targets, name="folder", files={s: [names[i] for i in parts[s]] for s in order})
+    return Splits(*images, *targets, name="folder", files={s: [names[i] for i in parts[s]] for s in order},
+                  label_names=tuple(classes) if labels is not None else None)
 
 
 # --- attribute files -------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ class Splits:
     name: str = IN_MEMORY
     files: dict[str, list[str]] | None = None  # {"train": [...], ...}: each example's file, where it has one
     standardization: dict | None = None  # tables: the training split's column means and stds, to save with a run
+    label_names: tuple[str, ...] | None = None  # text labels or class folders: label i is label_names[i]
     factors: dict[str, Tensor] | None = None  # {"train": (N, F) int64, ...}: known generative factors' classes
     factor_names: tuple[str, ...] | None = None  # the F factors' names, e.g. ("shape", "scale", ...)
     texts: dict[str, list[str]] | None = None  # molecules: each example's canonical SMILES, per split
@@ -79,9 +80,30 @@ def keep_labels(s: Splits, labels: tuple[int, ...]) -> Splits:
         if factors is not None:
             factors[split] = s.factors[split][keep]
     kept = Splits(**parts, name=s.name, files=files, standardization=s.standardization, factors=factors,
-                  factor_names=s.factor_names)
+                  factor_names=s.factor_names, label_names=s.label_names)
     # a table: its statistics must describe the rows kept, not all rows
     return restandardize(kept) if s.standardization is not None else kept
+
+
+def label_order(found: list[str], known: list[str] | tuple[str, ...] | None = None) -> list[str]:
+    """Names of labels -> label numbers: the `known` names (a run's) keep theirs, the others follow in
+    sorted order, so a class the run never saw gets a number of its own."""
+    known = list(known or [])
+    return known + sorted(set(found) - set(known))
+
+
+def relabel(s: Splits, known: list[str] | tuple[str, ...]) -> Splits:
+    """Renumber named labels the way a run numbered them (its saved `label_names`)."""
+    if s.label_names is None or list(s.label_names) == list(known):
+        return s
+    order = label_order(list(s.label_names), known)
+    lookup = torch.tensor([order.index(name) for name in s.label_names])
+    for split in SPLITS:
+        y = getattr(s, f"{split}_labels")
+        if y is not None:
+            setattr(s, f"{split}_labels", lookup[y])
+    s.label_names = tuple(order)
+    return s
 
 
 def hold_out(images: Tensor, labels: Tensor, val_size: int, name: str):

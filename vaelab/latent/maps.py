@@ -8,8 +8,9 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
-
 from ..viz.figures import pyplot, save_png
+
+MAX_GRID = 100  # images per side: 10,000 decodes, a picture up to 2,800 pixels wide for MNIST
 
 
 @torch.no_grad()
@@ -19,6 +20,8 @@ def manifold(model, n: int = 20, y: Tensor | int | None = None) -> Tensor:
     if model.latent_dim != 2:
         raise InputError(f"the manifold grid needs a 2-D latent; this model has {model.latent_dim} dimensions "
                          "(draw its codes with the PCA scatter instead)")
+    if not 2 <= n <= MAX_GRID:
+        raise InputError(f"a manifold grid has 2 to {MAX_GRID} images per side, got {n}", "n")
     q = torch.special.ndtri(torch.linspace(0.5 / n, 1 - 0.5 / n, n, dtype=torch.float64)).float()
     z1, z2 = torch.meshgrid(q, q.flip(0), indexing="xy")
     return model.decode(torch.stack([z1.reshape(-1), z2.reshape(-1)], -1), y)

@@ -59,8 +59,10 @@ def evaluate(model: TrainedModel, data: Splits, split: str = "test", iwae_k: int
         raise InputError(f"importance samples must be at least 1, got {iwae_k}", "iwae_k")
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}", "batch_size")
-    if start < 0 or (n is not None and n < 1):
-        raise InputError(f"the first example must be >= 0 and the limit >= 1, got start {start}, limit {n}")
+    if start < 0:
+        raise InputError(f"the first example must be >= 0, got {start}", "start")
+    if n is not None and n < 1:
+        raise InputError(f"the number of examples must be at least 1, got {n}", "n")
     model.network.eval()
     x, y = _examples(model, data, split, start, n)
     k = iwae_k if model.stochastic else 1

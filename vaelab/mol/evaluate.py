@@ -56,7 +56,7 @@ def evaluate_run(mvae: MoleculeModel, n: int = 10_000, temperature: float = 1.0,
     molecules = None
     if held_out == "scaffolds":
         if mvae.config.data.name != "moses":
-            raise InputError("--held-out scaffolds needs a run trained on --data moses", "held_out")
+            raise InputError("{held_out} scaffolds needs a run trained on {data} moses", "held_out")
         molecules = load_moses_file("test_scaffolds", reconstruct)
     result = evaluate_molecules(mvae, splits, n=n, temperature=temperature, reconstruct=reconstruct, iwae_k=iwae_k,
                                 seed=seed, held_out=molecules)

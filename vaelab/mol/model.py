@@ -31,15 +31,15 @@ class MoleculeModel(TrainedModel):
 
     def __init__(self, network, config: RunConfig, vocabulary: Vocabulary, run: "Run | None" = None):
         if not config.model.reads_tokens:
-            raise InputError("this is not a molecule model (train one with vaelab train --data moses or FILE.smi)")
+            raise InputError("this is not a molecule model (train one on {data} moses or a SMILES file)")
         super().__init__(network, config, run)
         self.vocabulary = vocabulary
 
     @classmethod
     def from_run(cls, run: "Run", device: str | torch.device = "cpu") -> "MoleculeModel":
         if not run.config.model.reads_tokens:
-            raise InputError(f"{run.path} is not a molecule run (no sequence model); train one with "
-                             "vaelab train --data moses or FILE.smi")
+            raise InputError(f"{run.path} is not a molecule run (no sequence model); train one on "
+                             "{data} moses or a SMILES file")
         path = run.artifact("vocabulary")
         if not path.is_file():
             raise ResourceError(f"{run.path} has no {path.name}: without it the model's token ids mean nothing")
@@ -102,7 +102,7 @@ class MoleculeModel(TrainedModel):
     def decode(self, z: Tensor, temperature: float = 0.0, generator: torch.Generator | None = None) -> list[str]:
         """Latents (N, L) -> SMILES; temperature 0 decodes greedily, > 0 samples each token."""
         if temperature < 0:
-            raise InputError(f"temperature must be >= 0, got {temperature}")
+            raise InputError(f"must be >= 0, got {temperature}", "temperature")
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise InputError(f"expected latents of shape (N, {self.latent_dim}), got {tuple(z.shape)}")

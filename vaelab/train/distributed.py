@@ -8,7 +8,9 @@ written under one world size resumes under any other.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
+import gc
 import os
 from dataclasses import dataclass
 
@@ -84,10 +86,24 @@ def join(device: torch.device) -> Group:
     return Group(rank, world, local_rank)
 
 
-def leave() -> None:
-    """Leave the process group together: each process waits for the others first, so that none exits
-    while another still works with the group (gloo aborts the process that leaves early)."""
+@contextlib.contextmanager
+def leave_when_done():
+    """Hold the process group (if this process joined one) for the block, then leave it.
+
+    After a block that went well, each process waits for the others before leaving, so that none
+    exits while another still works with the group (gloo aborts the process whose peer left). After
+    a failure it leaves at once: the others' next collective then fails instead of waiting (up to
+    TIMEOUT) for a process that will never take part."""
+    try:
+        yield
+    except BaseException:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        raise
     if dist.is_initialized():
+        # Free what may still hold the group (a DDP wrapper in a reference cycle) while the interpreter
+        # is whole: freed during its shutdown instead, gloo's threads can abort the process.
+        gc.collect()
         try:
             dist.barrier()
         finally:

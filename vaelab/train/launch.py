@@ -38,7 +38,7 @@ def threads_per_process(nproc: int) -> int:
 def launch(argv: list[str], nproc: int) -> int:
     """Run `python -m vaelab *argv` in nproc processes; return the first failure's exit code, else 0."""
     if nproc < 1:
-        raise InputError(f"--nproc must be at least 1, got {nproc}")
+        raise InputError(f"must be at least 1, got {nproc}", "nproc")
     base = dict(os.environ, WORLD_SIZE=str(nproc), LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1",
                 MASTER_PORT=str(free_port()), OMP_NUM_THREADS=str(threads_per_process(nproc)))
     children: list[subprocess.Popen] = []

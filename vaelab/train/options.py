@@ -23,6 +23,7 @@ from ..config import (IN_MEMORY, MOLECULE_DATASETS, DataConfig, ModelConfig, Run
 from ..data import Splits, finish, load_splits, parse_data_spec
 from ..errors import InputError
 from ..io import read_json
+from ..registry import architectures
 
 EXTRA_OPTIONS = {
     "data": "the data: mnist (default), idx:DIR (MNIST-format IDX files), folder:DIR (image files; one subfolder "
@@ -34,6 +35,7 @@ EXTRA_OPTIONS = {
 MOLECULE_DEFAULTS = {"model": "gru", "likelihood": "categorical", "binarize": "none", "repr": "selfies",
                      "latent_dim": 32, "hidden": (256,), "word_dropout": 0.1, "kl_warmup": 1.0, "grad_clip": 50.0}
 RESUMABLE = ("epochs", "device", "precision", "compile")  # how to go on, not what is computed
+REGULARIZER_SETTINGS = ("beta", "lam", "free_bits", "tc_estimator")  # each read by some regularisers only
 
 
 def option_names() -> list[str]:
@@ -65,7 +67,11 @@ def layered(given: dict[str, Any], preset: str | None = None, config: RunConfig 
         options.update(options_of(config if isinstance(config, RunConfig) else read_config_file(config)))
     check_names(given, "the options given")
     options.update(given)
-    _refuse_ignored_weights(given, options.get("regularizer", ModelConfig.regularizer))
+    regularizer = options.get("regularizer", ModelConfig.regularizer)
+    _refuse_ignored_weights(given, regularizer)
+    for name in REGULARIZER_SETTINGS:  # carried from a preset or file for another regulariser: not ours
+        if name in options and name not in given and not uses(regularizer, name):
+            del options[name]
     return {k: normalize(k, v) for k, v in options.items()}
 
 
@@ -103,6 +109,8 @@ def build(options: dict[str, Any], splits: Splits | None = None) -> tuple[RunCon
         if key in table:
             values[table[key].section][table[key].field.name] = normalize(key, value)
     data_config = DataConfig(name=name, path=path, **values["data"])
+    ModelConfig(**values["model"])  # a bad model option is refused before the data are loaded
+    architectures.get(values["model"].get("arch", ModelConfig.arch), "model")
     if splits is None:
         splits = load_splits(data_config)
     elif name == IN_MEMORY:

@@ -99,8 +99,7 @@ class Trainer:
                     run.require_checkpoint()
                     run.save_config()  # what may change on resume (epochs, device, precision) is recorded
                 else:
-                    run = Run.create(out, self.config, standardization=self.data.standardization,
-                                     vocabulary=self.data.vocabulary)
+                    run = Run.create(out, self.config, self.data)
             except Exception as e:  # noqa: BLE001  any failure must reach the other processes, or they wait
                 problem = e
         if not self.group.all_ok(problem is None, self.device):
@@ -157,11 +156,16 @@ class Trainer:
         if len(bad):
             step = first_step + int(bad[0])
             value = float(losses[int(bad[0])])
-            saved = self.state["epoch"]
-            kept = f"the checkpoint of epoch {saved} is kept" if saved else "nothing was saved"
+            kept = self._what_is_kept()
             raise TrainingDiverged(
                 f"loss became {value} at epoch {epoch}, step {step + 1} (global step "
                 f"{self.state['step'] + step + 1}); {kept}. Try a lower {{lr}}, {{grad_clip}} 10 or {{kl_warmup}}")
+
+    def _what_is_kept(self) -> str:
+        saved = self.state["epoch"]
+        if self.run is None or not saved:
+            return "nothing was saved"
+        return f"the checkpoint of epoch {saved} is kept"
 
     def _training_batch(self, idx: Tensor) -> Tensor:
         if self.train_levels is not None:
@@ -177,8 +181,13 @@ class Trainer:
         if self.state["epoch"] >= self.config.train.epochs:
             self.log(f"run already has {self.state['epoch']} epochs (asked for {self.config.train.epochs}); "
                      "nothing to do")
-        for epoch in range(self.state["epoch"] + 1, self.config.train.epochs + 1):
-            self._end_epoch(epoch, self.train_epoch(epoch))
+        try:
+            for epoch in range(self.state["epoch"] + 1, self.config.train.epochs + 1):
+                self._end_epoch(epoch, self.train_epoch(epoch))
+        finally:
+            # Drop the DDP wrapper: its reducer holds the process group and hooks on the network's
+            # parameters, and the network outlives this trainer (the caller's Model).
+            self.step_model = self.network
         self._restore_kept_weights()
         return self.network
 
@@ -243,8 +252,8 @@ class Trainer:
 
     def _end_epoch(self, epoch: int, result: dict[str, float]) -> None:
         if not self._weights_finite():
-            raise TrainingDiverged(f"weights became non-finite in epoch {epoch}; "
-                                   f"the checkpoint of epoch {self.state['epoch']} is kept. Try a lower {{lr}}")
+            raise TrainingDiverged(f"weights became non-finite in epoch {epoch}; {self._what_is_kept()}. "
+                                   "Try a lower {lr}")
         record = {"epoch": epoch, "step": self.state["step"], "train_loss": result["loss"],
                   "train_recon": result["recon"], "train_reg": result["reg"], "beta": result["beta"],
                   "seconds": round(result["seconds"], 3), "images_per_s": round(result["n"] / result["seconds"], 1),
