@@ -201,7 +201,7 @@ class ModelConfig:
 
 def uses(regularizer: str, field_name: str) -> bool:
     """Whether a regulariser reads a ModelConfig field (`beta`, `lam`, ...): set for another, it would be ignored."""
-    return field_name in regularizers.get(regularizer).uses
+    return field_name in regularizers.get(regularizer, "regularizer").uses
 
 
 def taking(field_name: str) -> str:

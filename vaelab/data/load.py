@@ -19,7 +19,7 @@ def parse_data_spec(spec: str) -> tuple[str, str | None]:
     name, sep, path = spec.partition(":")
     if name not in datasets and not sep and _is_smiles_file(spec):
         name, path = "smiles", spec  # a SMILES file is named by its path alone
-    datasets.get(name)
+    datasets.get(name, "data")
     return name, (str(Path(path).expanduser()) if path else None)
 
 
