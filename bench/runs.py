@@ -26,9 +26,9 @@ def flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def config_differences(run_dir: Path, config: RunConfig) -> list[str]:
+def config_differences(run: Run, config: RunConfig) -> list[str]:
     """Every setting in which the run folder's config.json differs from `config`."""
-    theirs, ours = flat(Run.open(run_dir).config.to_dict()), flat(config.to_dict())
+    theirs, ours = flat(run.config.to_dict()), flat(config.to_dict())
     return [f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in sorted(set(theirs) | set(ours))
             if theirs.get(k) != ours.get(k)]
 
@@ -43,14 +43,14 @@ def check_reusable(run_dir: Path, config: RunConfig) -> None:
     if not run_dir.exists():
         return
     try:
-        Run.open(run_dir)
+        run = Run.open(run_dir)
     except ResourceError as e:
         raise SystemExit(f"{run_dir} exists but is not a run folder ({e}); remove it or choose another --out")
-    differ = config_differences(run_dir, config)
+    differ = config_differences(run, config)
     if differ:
         raise SystemExit(f"{run_dir} holds a different training ({'; '.join(differ)}); "
                          "remove it or choose another --out")
-    if not is_finished(run_dir, config) and Run.open(run_dir).checkpoint_epoch() == 0:
+    if run.checkpoint_epoch() == 0:  # nothing to resume (and so not finished either)
         raise SystemExit(f"{run_dir} has no finished epoch to resume from; remove it and start again")
 
 

@@ -22,7 +22,6 @@ from safetensors.torch import load_file
 from test_cli import assert_refused, vaelab_cli
 from vaelab.shard import batch_shard, rand_rows, randn_rows, random_bytes_rows, rows_to_draw
 from vaelab.train.distributed import Group
-from vaelab.train.trainer import shard_of
 
 TIGHT = dict(rtol=2e-5, atol=2e-5)  # float rounding of sums taken in another order, grown over a few epochs
 
@@ -54,7 +53,7 @@ def assert_same_run(a: Path, b: Path, epochs: int) -> None:
 def test_shards_cover_every_row_once(world, n):
     covered = torch.zeros(n)
     for rank in range(world):
-        start, stop, share = shard_of(Group(rank, world), n)
+        start, stop, share = Group(rank, world).shard(n)
         if share:
             covered[start:stop] += 1
             assert share == (stop - start) / n

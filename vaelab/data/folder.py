@@ -26,7 +26,7 @@ from torch import Tensor
 from ..config import DataConfig
 from ..errors import InputError, ResourceError
 from ..registry import datasets
-from .splits import Splits
+from .splits import SPLITS, Splits
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 MAX_PIXELS = 1 << 25  # 33.5 megapixels: far beyond any training image, far below a decompression bomb
@@ -170,11 +170,10 @@ def load_folder_splits(config: DataConfig) -> Splits:
         raise ResourceError(f"{folder}: its {len(names)} image(s) all fall in the test split (one in ten file "
                           f"names do, by a hash of the name); add more images")
     pixels = read_images(folder, names, config.image_size)
-    order = ("train", "val", "test")
-    images = [torch.from_numpy(np.ascontiguousarray(pixels[parts[s]])).float().div_(255.0) for s in order]
+    images = [torch.from_numpy(np.ascontiguousarray(pixels[parts[s]])).float().div_(255.0) for s in SPLITS]
     targets = [None if labels is None else torch.tensor([labels[i] for i in parts[s]], dtype=torch.int64)
-               for s in order]
-    return Splits(*images, *targets, name="folder", files={s: [names[i] for i in parts[s]] for s in order},
+               for s in SPLITS]
+    return Splits(*images, *targets, name="folder", files={s: [names[i] for i in parts[s]] for s in SPLITS},
                   label_names=tuple(classes) if labels is not None else None)
 
 

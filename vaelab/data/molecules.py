@@ -31,7 +31,7 @@ from ..config import DataConfig
 from ..errors import InputError, ResourceError
 from ..registry import datasets
 from .smiles import canonical_many
-from .splits import Splits
+from .splits import SPLITS, Splits
 from .tokens import Vocabulary, longest, tokenize
 
 MOSES_FILES = ("train", "test", "test_scaffolds")
@@ -116,11 +116,11 @@ def load_moses_file(name: str, limit: int | None = None) -> list[str]:
 def molecule_splits(texts: dict[str, list[str]], representation: str, name: str) -> Splits:
     """Token-id rows for canonical SMILES per split, with the vocabulary built from all of them."""
     tokens = {split: [tokenize(s, representation) for s in smiles] for split, smiles in texts.items()}
-    everything = [t for split in ("train", "val", "test") for t in tokens[split]]
+    everything = [t for split in SPLITS for t in tokens[split]]
     vocabulary = Vocabulary.build(everything, representation)
     max_len = longest(everything)
     rows = {split: vocabulary.encode(tokens[split], max_len) if tokens[split]
-            else torch.zeros(0, max_len, dtype=torch.long) for split in ("train", "val", "test")}
+            else torch.zeros(0, max_len, dtype=torch.long) for split in SPLITS}
     return Splits(rows["train"], rows["val"], rows["test"], name=name, texts=texts,
                   vocabulary=vocabulary.to_json(), vocab_size=len(vocabulary))
 

@@ -23,7 +23,7 @@ import torch
 from ..config import DataConfig
 from ..errors import InputError, ResourceError
 from ..registry import datasets
-from .splits import Splits, label_order
+from .splits import SPLITS, Splits, label_order
 from .standardize import standardization, standardize
 
 SPLIT_SEED = 0
@@ -103,8 +103,8 @@ def load_csv_splits(config: DataConfig) -> Splits:
     if len(parts["train"]) == 0:
         raise ResourceError(f"{config.path}: {len(values)} rows leave no training rows")
     stats = standardization(values[parts["train"]], features)
-    tensors = {s: standardize(values[parts[s]], stats) for s in ("train", "val", "test")}
+    tensors = {s: standardize(values[parts[s]], stats) for s in SPLITS}
     targets = {f"{s}_labels": (torch.from_numpy(labels[parts[s]]) if labels is not None else None)
-               for s in ("train", "val", "test")}
+               for s in SPLITS}
     return Splits(**tensors, **targets, name="csv", standardization=stats,
                   label_names=tuple(names) if names is not None else None)

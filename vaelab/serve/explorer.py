@@ -87,18 +87,19 @@ class Explorer:
 
         Not label:C for a conditional run: there the label is an input of the decoder, which the
         page sets with its class selector."""
-        from ..latent.attributes import PROPERTIES, attribute_vector, measure, quartile_masks
+        from ..latent.attributes import PROPERTIES, attribute_masks, attribute_vector
 
         x, y = data.split("train")
         x, y = x[:ATTRIBUTE_EXAMPLES], (y[:ATTRIBUTE_EXAMPLES] if y is not None else None)
         if len(x) == 0:
             return {}
         mu, _ = self.model.encode_all(x, y)
-        masks = {name: quartile_masks(measure(name, x)) for name in PROPERTIES}
+        names = list(PROPERTIES)
         if y is not None and not self.model.conditional:
-            masks.update({f"label:{c}": (y == c, y != c) for c in torch.unique(y).tolist()})
+            names += [f"label:{c}" for c in torch.unique(y).tolist()]
         vectors = {}
-        for name, (with_it, without_it) in masks.items():
+        for name in names:
+            with_it, without_it = attribute_masks(name, x, y)
             try:
                 v = attribute_vector(mu, with_it, without_it)
             except InputError:  # one class only, or a constant property: no vector to offer

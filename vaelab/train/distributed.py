@@ -40,9 +40,13 @@ class Group:
     def distributed(self) -> bool:
         return self.world > 1
 
-    def rows(self, n: int) -> tuple[int, int]:
-        """The contiguous rows start:stop of an n-row batch that this process computes."""
-        return n * self.rank // self.world, n * (self.rank + 1) // self.world
+    def shard(self, n: int) -> tuple[int, int, float]:
+        """The contiguous rows start:stop of an n-row batch that this process computes, and their share.
+
+        A process whose share is empty (fewer rows than processes) computes the last row with share 0:
+        it must still take part in the step's collectives and draw what the others draw."""
+        start, stop = n * self.rank // self.world, n * (self.rank + 1) // self.world
+        return (start, stop, (stop - start) / n) if stop > start else (n - 1, n, 0.0)
 
     def sum(self, t: Tensor) -> Tensor:
         """The element-wise sum of `t` over all processes (in place)."""

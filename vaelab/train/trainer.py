@@ -25,7 +25,7 @@ from ..run import Run
 from ..shard import batch_shard
 from .checks import check_data_fits, pick_device
 from .distributed import Group, join, process_device
-from .validation import shard_of, validation_loss
+from .validation import validation_loss
 
 CHECK_EVERY = 50  # steps between host synchronisations (progress bar and NaN check)
 
@@ -210,7 +210,7 @@ class Trainer:
         # Weighted by the counts and summed over processes, they give the global batch's means.
         terms_log = torch.zeros(steps, 3, device=self.device)  # read rarely: only at checks
         rows = [cfg.batch_size] * (steps - 1) + [n - (steps - 1) * cfg.batch_size]  # each global batch's
-        shards = [shard_of(self.group, size) for size in rows]  # (first, stop, share) of this process, per step
+        shards = [self.group.shard(size) for size in rows]  # (first, stop, share) of this process, per step
         sizes = torch.tensor([[share * size] for (_, _, share), size in zip(shards, rows)], device=self.device)
         batch_sizes = torch.tensor(rows, dtype=torch.float32)
         perm = torch.randperm(n, generator=self.generator, device=self.device)  # the same in every process

@@ -10,15 +10,6 @@ from ..shard import batch_shard
 from .distributed import SINGLE, Group
 
 
-def shard_of(group: Group, n: int) -> tuple[int, int, float]:
-    """Rows start:stop of an n-row batch this process computes, and their share of the batch.
-
-    A process whose share is empty (fewer rows than processes) computes the last row with share 0:
-    it must still take part in the step's collectives and draw what the others draw."""
-    start, stop = group.rows(n)
-    return (start, stop, (stop - start) / n) if stop > start else (n - 1, n, 0.0)
-
-
 @torch.no_grad()
 def validation_loss(network, x: Tensor, config: RunConfig, batch_size: int = 1000, cond: Tensor | None = None,
                     group: Group = SINGLE, dataset_size: int | None = None) -> dict[str, float]:
@@ -31,7 +22,7 @@ def validation_loss(network, x: Tensor, config: RunConfig, batch_size: int = 100
     mus = torch.zeros(len(x), config.model.latent_dim, device=x.device)  # rows of other processes stay 0
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        start, stop, share = shard_of(group, len(xb))
+        start, stop, share = group.shard(len(xb))
         with batch_shard(start, stop, len(xb)):
             t = network(xb[start:stop], generator=g, cond=cond[i + start:i + stop] if cond is not None else None,
                         dataset_size=dataset_size)
