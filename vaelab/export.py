@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import InputError, ResourceError
+from .extras import require
 from .model import Model, TrainedModel
 from .registry import likelihoods
 from .run import Run
@@ -48,7 +49,6 @@ TRACE_BATCH_SIZE = 3
 ENCODER, DECODER, MANIFEST = "encoder.onnx", "decoder.onnx", "export.json"
 EXPORT_FILES = (ENCODER, DECODER, MANIFEST)
 BATCH = "batch"  # the dynamic axis' name in the ONNX files
-INSTALL_HINT = "pip install 'vaelab[export]'"
 
 
 class EncoderGraph(nn.Module):
@@ -94,13 +94,10 @@ def parameter_name(model: Model) -> str:
 
 def _require_onnx():
     """onnx (checker), onnxruntime (the check); onnxscript is what torch.onnx.export writes with."""
-    try:
-        import onnx
-        import onnxruntime
-        import onnxscript  # noqa: F401
-    except ImportError as e:
-        raise ResourceError(f"ONNX export needs onnx, onnxscript and onnxruntime ({e.name} is not installed): "
-                          f"{INSTALL_HINT}") from None
+    require("export")
+    import onnx
+    import onnxruntime
+
     return onnx, onnxruntime
 
 

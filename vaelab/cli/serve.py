@@ -5,6 +5,7 @@ import ipaddress
 import socket
 
 from ..errors import InputError, ResourceError
+from ..extras import require
 from .options import add_run_argument
 
 EXAMPLES = """examples:
@@ -60,6 +61,7 @@ def url_of(sock: socket.socket) -> str:
 
 
 def run(args) -> int:
+    require("serve")
     import torch
     import uvicorn
 

@@ -11,16 +11,16 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import InputError, ResourceError
+from ..errors import InputError
+from ..extras import require
 
 
 @functools.cache
 def rdkit_chem() -> Any:
     """rdkit.Chem, imported once with RDKit's stderr logging silenced (every bad SMILES would print)."""
-    try:
-        from rdkit import Chem, RDLogger
-    except ImportError as e:  # pragma: no cover - rdkit is installed where molecules are used
-        raise ResourceError("molecules need RDKit: pip install rdkit") from e
+    require("mol", "rdkit")
+    from rdkit import Chem, RDLogger
+
     RDLogger.DisableLog("rdApp.*")
     return Chem
 

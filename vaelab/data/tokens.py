@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from ..extras import module
 
 # Schwaller et al. 2019 ("Molecular Transformer"): bracket atoms whole, two-letter halogens, two-digit ring
 # closures, then single atoms, bonds and digits; "@@" outside brackets is kept whole too.
@@ -56,7 +57,7 @@ def tokenize_smiles(smiles: str) -> list[str]:
 
 def to_selfies(smiles: str) -> str:
     """The SELFIES string of a SMILES (selfies.encoder); InputError when it cannot be encoded."""
-    import selfies
+    selfies = module("mol", "selfies")
 
     if not isinstance(smiles, str) or not smiles.strip():
         raise InputError(f"cannot encode {smiles!r} as SELFIES: not a SMILES string")
@@ -71,7 +72,7 @@ def to_selfies(smiles: str) -> str:
 
 def from_selfies(selfies_string: str) -> str:
     """The SMILES of a SELFIES string (selfies.decoder); InputError when it is malformed."""
-    import selfies
+    selfies = module("mol", "selfies")
 
     try:
         return selfies.decoder(selfies_string)
@@ -82,7 +83,7 @@ def from_selfies(selfies_string: str) -> str:
 def tokenize_selfies(selfies_string: str) -> list[str]:
     """SELFIES symbols (selfies.split_selfies) and "."; text outside brackets, which split_selfies drops or
     glues onto the next symbol, is an error."""
-    import selfies
+    selfies = module("mol", "selfies")
 
     try:
         tokens = list(selfies.split_selfies(selfies_string))
@@ -114,7 +115,7 @@ def detokenize(tokens: Sequence[str], representation: str) -> str:
     text = "".join(tokens)
     if representation == "smiles":
         return text
-    import selfies
+    selfies = module("mol", "selfies")
 
     try:
         return selfies.decoder(text) or ""
