@@ -28,8 +28,11 @@ TINY_FILES = {
 # Two epochs at lr 0.01 (8 steps each) take well under a second and leave a model that has learnt
 # something, so the evaluation's numbers are not those of an untrained decoder.
 TINY_EPOCHS = 2
+# Bernoulli pixels (so binarized): the path most tests read (the tiny images are grey, so the likelihood
+# chosen from the data would be the discretized logistic).
 TINY_TRAIN_ARGS = ["--val-size", str(TINY_VAL), "--epochs", str(TINY_EPOCHS), "--batch-size", "32", "--lr", "0.01",
-                   "--model", "conv", "--latent-dim", "2", "--channels", "4,8", "--device", "cpu", "--quiet"]
+                   "--model", "conv", "--latent-dim", "2", "--channels", "4,8", "--device", "cpu", "--quiet",
+                   "--likelihood", "bernoulli"]
 
 
 @contextlib.contextmanager
@@ -118,3 +121,11 @@ def tiny_run(tiny_idx, tmp_path_factory) -> Path:
         rc = main(["train", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--out", str(out)])
     assert rc == 0
     return out
+
+
+def as_values(splits):
+    """Splits whose examples are float values, as the model reads them (image sources hold uint8 levels)."""
+    import dataclasses
+
+    return dataclasses.replace(splits, train=splits.split("train")[0], val=splits.split("val")[0],
+                               test=splits.split("test")[0], levels=None)

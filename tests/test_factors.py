@@ -113,9 +113,9 @@ def test_rendered_splits_and_keeping_classes():
                                   dsprites.render(hearts.factors["train"].numpy()))
 
 
-def test_limit_is_for_dsprites_only(tmp_path):
-    assert_refused(vaelab_cli("train", "--limit", "100", "--out", tmp_path / "r", cwd=tmp_path),
-                   "--limit applies only to dsprites")
+def test_limit_is_refused_below_three(tmp_path):
+    assert_refused(vaelab_cli("train", "--limit", "2", "--out", tmp_path / "r", cwd=tmp_path),
+                   "--limit: a limit must be an integer >= 3")
 
 
 def smoke_disentangle(tiny_run, tiny_idx, tmp_path, capsys):

@@ -61,7 +61,8 @@ def test_fit_on_a_spec_trains_what_the_command_line_trains(tiny_idx, tmp_path):
     """The same options by flag name: bit for bit the same weights."""
     assert main(["train", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--out", str(tmp_path / "cli")]) == 0
     model = vaelab.fit(f"idx:{tiny_idx}", tmp_path / "py", val_size=50, epochs=2, batch_size=32, lr=0.01,
-                       model="conv", latent_dim=2, channels=(4, 8), device="cpu", progress=False)
+                       model="conv", latent_dim=2, channels=(4, 8), device="cpu", likelihood="bernoulli",
+                       progress=False)
     cli = vaelab.load(tmp_path / "cli")
     assert model.config == cli.config
     for key, value in cli.network.state_dict().items():

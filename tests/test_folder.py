@@ -49,8 +49,9 @@ def load(path, **kw):
 
 
 def first_values(x: torch.Tensor) -> list[int]:
-    """Channel 0's grey level of each image, back in 0..255."""
-    return [round(float(v) * 255) for v in x[:, 0, 0, 0]]
+    """Channel 0's grey level of each image, in 0..255 (a folder's splits hold uint8 levels)."""
+    assert x.dtype == torch.uint8
+    return [int(v) for v in x[:, 0, 0, 0]]
 
 
 # --- layouts ---------------------------------------------------------------------------------------
@@ -71,9 +72,10 @@ def test_flat_folder_has_no_labels(tmp_path):
     for split in ("train", "val", "test"):
         x, _ = data.split(split)
         assert x.dtype == torch.float32 and x.is_contiguous() and len(x) == len(data.files[split])
-        # pixel / 255 exactly, and each row is the file the files field names
-        assert first_values(x) == [level(names.index(f)) for f in data.files[split]]
-        torch.testing.assert_close(x * 255, (x * 255).round(), rtol=0, atol=1e-4)
+        # held as uint8 levels, read as pixel / 255 exactly; each row is the file the files field names
+        levels = getattr(data, split)
+        assert levels.dtype == torch.uint8 and torch.equal(x, levels.float() / 255)
+        assert first_values(levels) == [level(names.index(f)) for f in data.files[split]]
 
 
 def test_class_subfolders_give_sorted_labels(tmp_path):
@@ -132,7 +134,7 @@ def test_channels_follow_the_image_modes(tmp_path, mode, suffix, channels):
         names = sum((data.files[s] for s in ("train", "val", "test")), [])
         assert first_values(x) == [level(int(n[3:6])) for n in names]
         if channels == 3:
-            assert {round(float(v) * 255) for v in x[:, 1].flatten()} == {10}
+            assert {int(v) for v in x[:, 1].flatten()} == {10}
 
 
 def test_one_colour_image_makes_every_image_rgb(tmp_path):
@@ -164,7 +166,7 @@ def test_mixed_sizes_are_refused_unless_resized(tmp_path):
         load(tmp_path)
     data = load(tmp_path, image_size=4)
     assert data.shape == (1, 4, 4)
-    flat = torch.cat([data.train, data.val, data.test])
+    flat = torch.cat([data.split(s)[0] for s in ("train", "val", "test")])
     assert float(flat.min()) >= 0 and float(flat.max()) <= 1
     # a flat image stays flat when resized bilinearly
     assert all(torch.all(img == img[0, 0, 0]) for img in flat)

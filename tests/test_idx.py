@@ -157,13 +157,14 @@ def test_load_splits_shapes_values_and_labels(tiny_idx_arrays):
     assert data.train.shape == (TINY_TRAIN - TINY_VAL, 1, 8, 8)
     assert data.val.shape == (TINY_VAL, 1, 8, 8)
     assert data.test.shape == (TINY_TEST, 1, 8, 8)
-    for x in (data.train, data.val, data.test):
+    for split in ("train", "val", "test"):
+        assert getattr(data, split).dtype == torch.uint8  # held as levels, read as values in [0, 1]
+        x, _ = data.split(split)
         assert x.dtype == torch.float32
         assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
     # exactly pixel / 255, in file order
     expected_test = torch.from_numpy(arrays["test_images"]).float()[:, None] / 255
-    torch.testing.assert_close(data.test, expected_test, rtol=0, atol=0)
-    torch.testing.assert_close(data.test * 255, data.test.mul(255).round(), rtol=0, atol=1e-4)
+    torch.testing.assert_close(data.split("test")[0], expected_test, rtol=0, atol=0)
     for labels in (data.train_labels, data.val_labels, data.test_labels):
         assert labels.dtype == torch.int64
         assert set(labels.tolist()) == {0, 1, 2}
@@ -177,7 +178,8 @@ def test_validation_is_held_out_of_the_training_file(tiny_idx_arrays):
     file_images = torch.from_numpy(arrays["train_images"]).float()[:, None] / 255
     file_labels = torch.from_numpy(arrays["train_labels"].astype(np.int64))
     # train + val is the training file, in order: together they cover it once, with no overlap
-    torch.testing.assert_close(torch.cat([data.train, data.val]), file_images, rtol=0, atol=0)
+    torch.testing.assert_close(torch.cat([data.split("train")[0], data.split("val")[0]]), file_images, rtol=0,
+                               atol=0)
     assert torch.cat([data.train_labels, data.val_labels]).tolist() == file_labels.tolist()
     flat = lambda t: {bytes(row.numpy().tobytes()) for row in t.reshape(len(t), -1)}  # noqa: E731
     train_set, val_set = flat(data.train), flat(data.val)
@@ -186,11 +188,11 @@ def test_validation_is_held_out_of_the_training_file(tiny_idx_arrays):
     assert not (train_set | val_set) & flat(data.test)  # the test file is separate
 
 
-def test_val_size_zero_and_too_large(tiny_idx):
+def test_val_size_zero_and_at_most_a_sixth(tiny_idx):
     data = load_splits(DataConfig(name="idx", path=str(tiny_idx), val_size=0))
     assert len(data.train) == TINY_TRAIN and len(data.val) == 0
-    with pytest.raises(VaelabError, match="leaves no training examples"):
-        load_splits(DataConfig(name="idx", path=str(tiny_idx), val_size=TINY_TRAIN))
+    data = load_splits(DataConfig(name="idx", path=str(tiny_idx), val_size=TINY_TRAIN))  # the default 10,000 too
+    assert (len(data.train), len(data.val)) == (TINY_TRAIN - TINY_TRAIN // 6, TINY_TRAIN // 6)
 
 
 @pytest.mark.parametrize("key,array,message", [

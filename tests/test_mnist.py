@@ -39,8 +39,8 @@ def test_conversion_is_exact_and_happens_once(tmp_path, monkeypatch):
     source.unlink()
     again, _ = mnist.load_mnist()
     assert torch.equal(again["train_images"], tensors["train_images"])
-    data = load_splits(DataConfig(name="mnist", val_size=20))
-    assert (len(data.train), len(data.val), len(data.test)) == (50, 20, 30)
+    data = load_splits(DataConfig(name="mnist", val_size=10))
+    assert (len(data.train), len(data.val), len(data.test)) == (60, 10, 30)
     assert data.train.shape[1:] == (1, 28, 28) and float(data.train.max()) <= 1.0
 
 

@@ -37,7 +37,7 @@ from vaelab.latent.traverse import dimension_order, latent_statistics
 from vaelab.serve import create_app
 from vaelab.serve.app import MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 
-from conftest import TINY_CLASSES, TINY_TEST, TINY_TRAIN_ARGS, tiny_torch
+from conftest import TINY_CLASSES, TINY_TEST, TINY_TRAIN_ARGS, as_values, tiny_torch
 
 pytestmark = pytest.mark.usefixtures("tiny_torch_defaults")
 
@@ -49,7 +49,7 @@ def served(tiny_run):
     with tiny_torch():
         client = TestClient(create_app(tiny_run))
     model = vaelab.load(tiny_run)
-    return client, model, model.run.data()
+    return client, model, as_values(model.run.data())
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def served_conditional(tiny_idx, tmp_path_factory):
                      "--out", str(run)]) == 0
         client = TestClient(create_app(run))
     model = vaelab.load(run)
-    return client, model, model.run.data()
+    return client, model, as_values(model.run.data())
 
 
 def pixels(png: bytes | str) -> np.ndarray:

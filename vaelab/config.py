@@ -6,8 +6,9 @@ metadata, and is what `vaelab train --help` shows: the command line and `vaelab.
 same options, named as the flags are (`option_table`).
 
 Version 2 renamed two fields that collided: `DataConfig.classes` (labels to keep) is
-`keep_labels`, `ModelConfig.classes` (a count) is `num_classes`. Version-1 files are read by
-renaming them (`migrate`).
+`keep_labels`, `ModelConfig.classes` (a count) is `num_classes`. Version 3 added `DataConfig.resize`
+(--image-size crops to the centre square; before, it squashed). Older files are read by renaming
+and filling in what they meant (`migrate`).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from .errors import InputError
 from .objectives import TC_ESTIMATORS
 from .registry import likelihoods, regularizers
 
-VERSION = 2
+VERSION = 3
+RESIZES = ("crop", "squash")  # vaelab.data.folder
 BINARIZATIONS = ("dynamic", "none")
 CONTRASTS = ("none", "gcn")  # vaelab.data.contrast
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -52,22 +54,26 @@ class DataConfig:
 
     name: str = option(dataclasses.MISSING, "the data source (see --data)", cli=False)
     path: str | None = option(None, "the file or folder of path-based sources", cli=False)
-    val_size: int = option(10_000, "examples held out for validation (at most a tenth of the data for "
-                                   "folders, tables, dSprites and molecules)")
+    val_size: int = option(10_000, "examples held out for validation (at most a sixth of the training file "
+                                   "for MNIST and IDX files, a tenth of the data for the others)")
     binarize: str = option("dynamic", "dynamic: a fresh Bernoulli draw of the grey levels each time an image is "
-                                      "seen; none: the values as they are", choices=BINARIZATIONS)
+                                      "seen; none: the values as they are (default: dynamic for near-binary grey "
+                                      "images such as MNIST, else none)", choices=BINARIZATIONS)
     allow_grey_bernoulli: bool = option(False, "allow a Bernoulli likelihood on grey pixels (then it is not a "
                                                "likelihood)")
     image_size: int | None = option(None, "folder:DIR only: resize every image to NxN (default: keep; then all "
                                           "sizes must match)", metavar="N")
+    resize: str = option("crop", "with --image-size: crop: the centre square, resized (keeps proportions); "
+                                 "squash: the whole image, resized (stretches non-square images)", choices=RESIZES)
     keep_labels: tuple[int, ...] | None = option(None, "keep only the examples with these labels, e.g. 1,8 "
                                                        "(default: all)", metavar="LABELS")
     label_column: str | None = option(None, "csv:FILE only: the column holding labels (not a feature)",
                                       metavar="NAME")
     ignore: tuple[str, ...] | None = option(None, "csv:FILE only: columns to drop, e.g. id,name", metavar="NAMES")
-    limit: int | None = option(None, "use a fixed subset of N examples of the source: dSprites draws them "
-                                     "(fixed seed) from the 737,280 combinations (default 100000); molecules "
-                                     "read the first N", metavar="N")
+    limit: int | None = option(None, "use a fixed subset of N examples of the source, for a quick run: the "
+                                     "first examples of each split, in proportion; dSprites draws them (fixed "
+                                     "seed) from the 737,280 combinations (default 100000); molecules read the "
+                                     "first N", metavar="N")
     representation: str | None = option(None, "molecules: the token representation (default selfies: every "
                                               "token string decodes to a molecule)", flag="repr",
                                         choices=REPRESENTATIONS)
@@ -98,8 +104,9 @@ class DataConfig:
         _check(self.label_column is None or name == "csv", f"{{name}} applies only to csv data, not {name!r}",
                "label_column")
         _check(not self.ignore or name == "csv", f"{{name}} applies only to csv data, not {name!r}", "ignore")
-        _check(self.limit is None or name == "dsprites" or molecules,
-               f"{{name}} applies only to dsprites and molecules, not {name!r}", "limit")
+        _check(self.resize in RESIZES, f"resize must be one of {RESIZES}, got {self.resize!r}", "resize")
+        _check(self.resize == RESIZES[0] or self.image_size is not None,
+               "{name} applies only with {image_size}", "resize")
         _check(self.representation is None or molecules, f"{{name}} applies only to molecules, not {name!r}",
                "representation")
         _check(not self.skip_invalid or molecules, f"{{name}} applies only to molecules, not {name!r}",
@@ -139,7 +146,9 @@ class ModelConfig:
     dense: tuple[int, ...] = option((), "conv: fully connected widths between conv features and z, mirrored",
                                     metavar="WIDTHS")
     res_blocks: int = option(0, "conv: residual blocks (two 3x3 convs) at every stage of encoder and decoder")
-    likelihood: str = option("bernoulli", "p(x|z)", choices="likelihood")
+    likelihood: str = option("bernoulli", "p(x|z) (default: chosen from the data: bernoulli for near-binary grey "
+                                          "images, discretized-logistic for 8-bit grey-level or colour images, "
+                                          "gaussian-learned-pixel for tables and other reals)", choices="likelihood")
     sigma: float = option(0.1, "sigma of the fixed Gaussian likelihood")
     regularizer: str = option("kl", "kl: VAE; tc: beta-TCVAE (beta weighs only the total correlation); l2: "
                                     "lambda*|z|^2 regularised AE; none: plain AE", choices="regularizer")
@@ -212,7 +221,8 @@ def taking(field_name: str) -> str:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = option(10, "epochs to train (with --resume: the new total)")
-    batch_size: int = option(128, "examples per optimisation step (with --nproc: the global batch, shared out)")
+    batch_size: int = option(128, "examples per optimisation step (with --nproc: the global batch, shared out) "
+                                  "(default 128, or the whole training set when it is smaller)")
     lr: float = option(1e-3, "Adam learning rate")
     seed: int = option(0, "seed for initialisation, order, binarization and noise")
     kl_warmup: float = option(0.0, "epochs over which beta rises linearly from 0")
@@ -268,7 +278,7 @@ class RunConfig:
 
 
 def migrate(d: Any) -> dict[str, Any]:
-    """A config dict of any version as version 2 (a copy; the argument is not changed)."""
+    """A config dict of any version as the current version (a copy; the argument is not changed)."""
     _check(isinstance(d, dict), f"a run config is a JSON object, got {type(d).__name__}")
     version = d.get("version", 1)
     _check(type(version) is int and 1 <= version <= VERSION,
@@ -280,6 +290,8 @@ def migrate(d: Any) -> dict[str, Any]:
                 d[section][new] = d[section].pop(old)
         if isinstance(d.get("data"), dict) and d["data"].get("name") == "tensors":
             d["data"]["name"] = IN_MEMORY
+    if version < 3 and isinstance(d.get("data"), dict) and d["data"].get("image_size") is not None:
+        d["data"].setdefault("resize", "squash")  # what --image-size did before version 3
     d["version"] = VERSION
     return d
 

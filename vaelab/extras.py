@@ -29,7 +29,14 @@ def install_command(extra: str) -> str:
 
 def missing(extra: str, names: tuple[str, ...] | None = None) -> list[str]:
     """The packages of an extra (or the given ones of it) that cannot be imported here."""
-    return [name for name in (names or EXTRAS[extra]) if importlib.util.find_spec(name) is None]
+    return [name for name in (names or EXTRAS[extra]) if not _importable(name)]
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a broken install, or a module blocked with sys.modules[name] = None
+        return False
 
 
 def require(extra: str, *names: str) -> None:
@@ -38,9 +45,9 @@ def require(extra: str, *names: str) -> None:
     `names` narrows the check to the packages a feature uses (e.g. `require("mol", "selfies")`)."""
     absent = missing(extra, names or None)
     if absent:
-        verb = "is" if len(absent) == 1 else "are"
-        raise ResourceError(f"{' and '.join(absent)} {verb} not installed; {FEATURES[extra]} need the "
-                            f"'{extra}' extra: {install_command(extra)}")
+        verb, pronoun = ("is", "it") if len(absent) == 1 else ("are", "them")
+        raise ResourceError(f"{' and '.join(absent)} {verb} not installed; the '{extra}' extra ({FEATURES[extra]}) "
+                            f"brings {pronoun}: {install_command(extra)}")
 
 
 def module(extra: str, name: str) -> ModuleType:

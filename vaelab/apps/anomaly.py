@@ -26,7 +26,12 @@ STATISTICS = ("recon", "elbo", "iwae")
 @torch.no_grad()
 def anomaly_scores(model, x: Tensor, statistic: str = "elbo", samples: int = 10, iwae_k: int = 100,
                    batch_size: int = 100, seed: int = 0, progress: bool = False) -> Tensor:
-    """One score per example (N,), float64, on the CPU."""
+    """One score per example (N,), float64, on the CPU: "elbo" (the negative ELBO), "recon" (its
+    reconstruction term) or "iwae" (the IWAE bound), each averaged over `samples` posterior draws.
+
+    Example:
+        >>> scores = anomaly_scores(vaelab.load("runs/normal-1"), x, "recon")   # x (N, 1, 28, 28) -> (N,)
+    """
     if statistic not in STATISTICS:
         raise InputError(f"unknown score {statistic!r}; choose one of: {', '.join(STATISTICS)}", "statistic")
     stochastic, network = model.stochastic, model.network
@@ -130,7 +135,7 @@ def fit_detector(model, statistic: str | None = None, fpr: float = DEFAULT_FPR, 
     run = model.run
     if run is None:
         raise InputError("a detector is kept in its run folder: train the model with an out folder", "model")
-    record = fit_threshold(model, run.data().val, statistic, fpr, samples, iwae_k, run.config.data.keep_labels,
+    record = fit_threshold(model, run.data().split("val")[0], statistic, fpr, samples, iwae_k, run.config.data.keep_labels,
                            progress)
     run.write_artifact("anomaly", record)
     return record
@@ -166,7 +171,11 @@ def detect(model, x: Tensor, y: Tensor | None = None, statistic: str | None = No
            iwae_k: int = 100, fpr: float | None = None, progress: bool = False) -> dict:
     """Score and flag examples with a run's detector. The threshold is the run's own (anomaly.json)
     when the statistic and samples match and no `fpr` is asked for, else set anew on the run's
-    normal validation examples. With labels and the run's normal classes: AUROC and AP too."""
+    normal validation examples. With labels and the run's normal classes: AUROC and AP too.
+
+    Example:
+        >>> r = detect(vaelab.load("runs/normal-1"), x, y)   # r["scores"], r["flagged"]: (N,); AUROC in r["metrics"]
+    """
     run = model.run
     fitted = (run.read_artifact("anomaly") if run is not None else None) or {}
     if not isinstance(fitted, dict):
@@ -182,7 +191,7 @@ def detect(model, x: Tensor, y: Tensor | None = None, statistic: str | None = No
                              "on the run's normal validation examples, and "
                              + ("this model has no run" if run is None else f"{run.path} was trained on arrays "
                                 "(nothing to reload)"))
-        normal_val = run.data().val
+        normal_val = run.data().split("val")[0]
         threshold = threshold_at_fpr(presented_scores(model, normal_val, statistic, samples, iwae_k, progress), fpr)
         origin = f"set now at {fpr:.0%} of the run's {len(normal_val)} normal validation examples"
     normal = fitted.get("normal_classes")

@@ -202,7 +202,7 @@ def run_inpaint(args) -> int:
         raise InputError(f"--steps must be at least 1, got {args.steps}")
     model, data, x, y, out = _test_images(args, "inpaint")
     methods = ["optimize", "iterate"] if args.method == "both" else [args.method]
-    r = inpainting_comparison(model, x, data.train, args.mask, methods, args.steps, args.seed)
+    r = inpainting_comparison(model, x, data.split("train")[0], args.mask, methods, args.steps, args.seed)
     known = r["known"]
     print(f"mean squared error over the missing pixels, {len(x)} test images, mask {args.mask} "
           f"({float((~known).float().mean()):.0%} missing; lower is better):")

@@ -134,7 +134,8 @@ def _example(spec: str, model, x, y, split: str, label: int | None):
     if model.conditional and label is None:
         raise InputError(f"this run is conditional: give the label of {path.name} with --label")
     _refuse_label(model, label)
-    return read_image(path, model.shape)[None], (torch.tensor([label]) if label is not None else None), path.name
+    crop = model.config.data.resize == "crop"
+    return read_image(path, model.shape, crop)[None], (torch.tensor([label]) if label is not None else None), path.name
 
 
 def _refuse_label(model, label) -> None:

@@ -14,23 +14,28 @@ files stay in sorted order.
 """
 from __future__ import annotations
 
+import os
 import re
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import Tensor
 
 from ..config import DataConfig
 from ..errors import InputError, ResourceError
+from ..progress import progress_bar
 from ..registry import datasets
 from .splits import SPLITS, Splits
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 MAX_PIXELS = 1 << 25  # 33.5 megapixels: far beyond any training image, far below a decompression bomb
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")  # only these decoders run (no EPS -> Ghostscript...); JPEG covers MPO
+DECODE_THREADS = 8
+PROGRESS_FROM = 2000  # folders this large show a progress bar while they decode
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N"})
 WIDE_MODES = ("I", "I;16")  # 16-bit grey: convert("L") would clip it to 255, so it is scaled instead
 
@@ -86,8 +91,10 @@ def image_header(path: Path) -> tuple[str, tuple[int, int]]:
     return mode, size
 
 
-def decode_image(path: Path, colour: bool, size: tuple[int, int], resize: bool) -> np.ndarray:
-    """(H, W, C) uint8 pixels: 'L' or 'RGB', 16-bit grey scaled to 8 bits, resized bilinearly if asked."""
+def decode_image(path: Path, colour: bool, size: tuple[int, int], resize: bool, crop: bool = True) -> np.ndarray:
+    """(H, W, C) uint8 pixels: 'L' or 'RGB', 16-bit grey scaled to 8 bits, resized bilinearly if asked:
+    with `crop`, the largest centred part of the target's proportions (a photo's centre square), else
+    the whole image, stretched."""
     try:
         with Image.open(path, formats=FORMATS) as im:
             if im.size[0] * im.size[1] > MAX_PIXELS:  # the file changed since its header was read
@@ -99,7 +106,8 @@ def decode_image(path: Path, colour: bool, size: tuple[int, int], resize: bool) 
                 im = im.convert("RGBA")
             im = im.convert("RGB" if colour else "L")
             if resize and im.size != size:
-                im = im.resize(size, Image.Resampling.BILINEAR)
+                im = (ImageOps.fit(im, size, Image.Resampling.BILINEAR) if crop
+                      else im.resize(size, Image.Resampling.BILINEAR))
             pixels = np.asarray(im, dtype=np.uint8)
     except ResourceError:
         raise
@@ -111,11 +119,12 @@ def decode_image(path: Path, colour: bool, size: tuple[int, int], resize: bool) 
     return pixels.reshape(size[1], size[0], -1)
 
 
-def read_images(folder: Path, names: list[str], image_size: int | None) -> np.ndarray:
+def read_images(folder: Path, names: list[str], image_size: int | None, crop: bool = True,
+                progress: bool = False) -> np.ndarray:
     """(N, C, H, W) uint8 pixels: C = 1 if every file is greyscale, else 3.
 
     Headers first (cheap): a bad, huge or mis-sized file is reported before any decoding, and the
-    array is allocated once.
+    array is allocated once. Files are decoded on several threads (Pillow's decoders release the GIL).
     """
     headers = [image_header(folder / name) for name in names]
     colour = any(mode not in GREY_MODES for mode, _ in headers)
@@ -128,19 +137,28 @@ def read_images(folder: Path, names: list[str], image_size: int | None) -> np.nd
                 raise ResourceError(f"{folder / name} is {other[0]}x{other[1]} pixels but {names[0]} is "
                                   f"{size[0]}x{size[1]}; give {{image_size}} N to resize every image to NxN")
     pixels = np.empty((len(names), size[1], size[0], 3 if colour else 1), dtype=np.uint8)
-    for i, name in enumerate(names):
-        pixels[i] = decode_image(folder / name, colour, size, resize=image_size is not None)
+
+    def decode(i: int) -> None:
+        pixels[i] = decode_image(folder / names[i], colour, size, resize=image_size is not None, crop=crop)
+
+    bar = progress_bar(len(names), f"decoding {folder.name or folder}", progress and len(names) >= PROGRESS_FROM,
+                       unit="image")
+    with ThreadPoolExecutor(max_workers=min(DECODE_THREADS, os.cpu_count() or 1)) as pool:
+        for _ in pool.map(decode, range(len(names))):  # in order, so the first bad file is the one reported
+            bar.update(1)
+    bar.close()
     return pixels.transpose(0, 3, 1, 2)
 
 
-def read_image(path: str | Path, shape: tuple[int, ...]) -> Tensor:
-    """One image file as a model's (C, H, W) input in [0, 1]: greyscale or RGB to match C, resized to H x W."""
+def read_image(path: str | Path, shape: tuple[int, ...], crop: bool = True) -> Tensor:
+    """One image file as a model's (C, H, W) input in [0, 1]: greyscale or RGB to match C, resized to H x W
+    (with `crop`, its centre part of the same proportions; else stretched)."""
     path = Path(path)
     if len(shape) != 3 or shape[0] not in (1, 3):
         raise InputError(f"{path}: this model takes examples of shape {tuple(shape)}, not images")
     image_header(path)  # refuses unreadable files and bombs before decoding
     c, h, w = shape
-    pixels = decode_image(path, colour=c == 3, size=(w, h), resize=True)  # (H, W, C)
+    pixels = decode_image(path, colour=c == 3, size=(w, h), resize=True, crop=crop)  # (H, W, C)
     # torch.tensor makes a copy: decoded arrays are read-only
     return torch.tensor(pixels.transpose(2, 0, 1), dtype=torch.float32).div_(255.0)
 
@@ -162,19 +180,19 @@ def split_names(names: list[str], val_size: int) -> dict[str, list[int]]:
 
 @datasets.register("folder")
 def load_folder_splits(config: DataConfig) -> Splits:
-    """Every image of a folder, as float32 pixels in [0, 1] (value / 255), split by file name."""
+    """Every image of a folder, held as its uint8 pixels (read as value / 255), split by file name."""
     folder = Path(config.path).expanduser()
     names, labels, classes = find_images(folder)
     parts = split_names(names, config.val_size)
     if not parts["train"]:
         raise ResourceError(f"{folder}: its {len(names)} image(s) all fall in the test split (one in ten file "
                           f"names do, by a hash of the name); add more images")
-    pixels = read_images(folder, names, config.image_size)
-    images = [torch.from_numpy(np.ascontiguousarray(pixels[parts[s]])).float().div_(255.0) for s in SPLITS]
+    pixels = read_images(folder, names, config.image_size, crop=config.resize == "crop", progress=True)
+    images = [torch.from_numpy(np.ascontiguousarray(pixels[parts[s]])) for s in SPLITS]
     targets = [None if labels is None else torch.tensor([labels[i] for i in parts[s]], dtype=torch.int64)
                for s in SPLITS]
     return Splits(*images, *targets, name="folder", files={s: [names[i] for i in parts[s]] for s in SPLITS},
-                  label_names=tuple(classes) if labels is not None else None)
+                  label_names=tuple(classes) if labels is not None else None, levels=255)
 
 
 # --- attribute files -------------------------------------------------------------------------------

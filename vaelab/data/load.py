@@ -27,5 +27,10 @@ def _is_smiles_file(spec: str) -> bool:
     return any(suffix in (".smi", ".csv", ".txt") for suffix in Path(spec).suffixes)
 
 
+# Sources that read or draw only `limit` examples themselves: the generic limit of `finish` must not
+# cut them again (MOSES's test set, for one, is not part of its limited training pool).
+LIMITED_BY_SOURCE = frozenset({"dsprites", "moses", "smiles"})
+
+
 def load_splits(config: DataConfig) -> Splits:
-    return finish(datasets.get(config.name)(config), config)
+    return finish(datasets.get(config.name)(config), config, limit=config.name not in LIMITED_BY_SOURCE)

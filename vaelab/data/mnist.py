@@ -140,7 +140,7 @@ def load_mnist_splits(config: DataConfig) -> Splits:
     t, denominator = load_mnist()
     pool = torch.cat([t["train_images"], t["val_images"]])
     pool_labels = torch.cat([t["train_labels"], t["val_labels"]])
-    tr, trl, va, val = hold_out(pool, pool_labels, config.val_size, "mnist")
+    tr, trl, va, val = hold_out(pool, pool_labels, config.val_size)
     scale = 1.0 / denominator
     return Splits(tr.float() * scale, va.float() * scale, t["test_images"].float() * scale,
                   trl, val, t["test_labels"], name="mnist")

@@ -25,7 +25,8 @@ def check_data_fits(config: RunConfig, data: Splits) -> None:
                          "batch_size")
     if tuple(config.model.shape) != data.shape:
         raise InputError(f"the model expects examples of shape {config.model.shape}, the data has {data.shape}")
-    if config.data.binarize == "dynamic" and len(data.train) and (data.train.min() < 0 or data.train.max() > 1):
+    if config.data.binarize == "dynamic" and len(data.train) and data.levels is None and \
+            (data.train.min() < 0 or data.train.max() > 1):
         raise InputError("dynamic binarization draws pixels from probabilities in [0, 1], and this data has "
                          f"values in {float(data.train.min()):.3g}..{float(data.train.max()):.3g}; "
                          "use {binarize} none (tables: with {likelihood} gaussian-learned)", "binarize")

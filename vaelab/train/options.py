@@ -21,9 +21,10 @@ from .. import presets
 from ..config import (IN_MEMORY, MOLECULE_DATASETS, DataConfig, ModelConfig, RunConfig, TrainConfig, option_table,
                       taking, uses)
 from ..data import Splits, finish, load_splits, parse_data_spec
+from ..data.values import Values, summarize
 from ..errors import InputError
 from ..io import read_json
-from ..registry import architectures
+from ..registry import architectures, likelihoods
 
 EXTRA_OPTIONS = {
     "data": "the data: mnist (default), idx:DIR (MNIST-format IDX files), folder:DIR (image files; one subfolder "
@@ -119,11 +120,45 @@ def build(options: dict[str, Any], splits: Splits | None = None) -> tuple[RunCon
         if splits.train_labels is None:
             raise InputError(f"a conditional VAE needs labelled data; {data_config.spec} has no labels", "conditional")
         values["model"]["num_classes"] = int(splits.train_labels.max()) + 1
+    if "batch_size" not in options and 0 < len(splits.train) < TrainConfig.batch_size:
+        values["train"]["batch_size"] = len(splits.train)  # the default batch, on a small data set: all of it
     if splits.vocab_size is not None:
         values["model"]["vocab_size"] = splits.vocab_size
+    else:
+        chosen = fitting_likelihood(summarize(splits), options)
+        values["model"].update({k: v for k, v in chosen.items() if k == "likelihood"})
+        data_config = dataclasses.replace(data_config, **{k: v for k, v in chosen.items() if k == "binarize"})
     config = RunConfig(data=data_config, model=ModelConfig(shape=splits.shape, **values["model"]),
                        train=TrainConfig(**values["train"]))
     return config, splits
+
+
+def fitting_likelihood(values: Values, options: dict[str, Any]) -> dict[str, str]:
+    """The likelihood and binarization that the data call for, for those of the two the options leave open.
+
+    Near-binary grey images (MNIST) are binarized afresh each epoch and modelled by Bernoulli pixels;
+    8-bit grey-level or colour images by a discretized logistic over their 256 levels (a probability,
+    so their bits per dimension are honest); anything else, tables included, by a Gaussian with one
+    learned variance per dimension. docs/guide/likelihoods.md compares the choices on colour images."""
+    chosen: dict[str, str] = {}
+    if "binarize" not in options:
+        bernoulli = "likelihood" in options and likelihoods.get(options["likelihood"], "likelihood").needs_binary_data
+        chosen["binarize"] = "dynamic" if values.near_binary or (bernoulli and not values.binary) else "none"
+    binarize = options.get("binarize", chosen.get("binarize"))
+    if "likelihood" not in options:
+        if binarize == "dynamic" or values.binary:
+            chosen["likelihood"] = "bernoulli"
+        elif values.on_byte_grid:
+            chosen["likelihood"] = "discretized-logistic"
+        else:
+            chosen["likelihood"] = "gaussian-learned-pixel"
+    return chosen
+
+
+def describe_likelihood(config: RunConfig, values: Values) -> str:
+    """One line for the start of training: the model of p(x|z), and the data it was chosen for."""
+    binarized = ", binarized afresh each epoch" if config.data.binarize == "dynamic" else ""
+    return f"p(x|z): {config.model.likelihood}{binarized}  (data: {values.describe()})"
 
 
 def _kind_defaults(name: str, options: dict[str, Any]) -> dict[str, Any]:

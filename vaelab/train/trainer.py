@@ -16,6 +16,7 @@ from torch import Tensor
 
 from ..config import RunConfig
 from ..data import Splits, binarize_levels, byte_levels, presented
+from ..data.values import summarize
 from ..errors import ResourceError, TrainingDiverged
 from ..model import Model
 from ..models import VAE
@@ -25,6 +26,7 @@ from ..run import Run
 from ..shard import batch_shard
 from .checks import check_data_fits, pick_device
 from .distributed import Group, join, process_device
+from .options import describe_likelihood
 from .validation import validation_loss
 
 CHECK_EVERY = 50  # steps between host synchronisations (progress bar and NaN check)
@@ -71,11 +73,11 @@ class Trainer:
         self.optimizer = torch.optim.Adam(parameter_groups(self.network, config.train.lr), lr=config.train.lr,
                                           fused=fused)
         self.generator = torch.Generator(device=self.device).manual_seed(config.train.seed)
-        self.x_train = data.train.to(self.device)
+        self.x_train = data.train.to(self.device)  # uint8 levels where the data hold them: converted per batch
         # Dynamic binarization from uint8 levels where the data allow it: a quarter of the random
         # numbers of the float path and a quarter of the bytes gathered per batch.
         self.train_levels = byte_levels(self.x_train) if config.data.binarize == "dynamic" else None
-        self.x_val = presented(data.val.to(self.device), config.data.binarize)
+        self.x_val = presented(data.as_values(data.val.to(self.device)), config.data.binarize)
         # A conditional model's one-hot labels, made once (checked above), so a step never syncs to check them.
         one_hot = lambda y: self.network.one_hot(y.to(self.device))  # noqa: E731
         self.c_train = one_hot(data.train_labels) if config.model.conditional else None
@@ -170,7 +172,8 @@ class Trainer:
     def _training_batch(self, idx: Tensor) -> Tensor:
         if self.train_levels is not None:
             return binarize_levels(self.train_levels.index_select(0, idx), self.generator)
-        return presented(self.x_train.index_select(0, idx), self.config.data.binarize, self.generator)
+        x = self.data.as_values(self.x_train.index_select(0, idx))
+        return presented(x, self.config.data.binarize, self.generator)
 
     # --- the loop ------------------------------------------------------------------------------
     def fit(self) -> VAE:
@@ -178,6 +181,8 @@ class Trainer:
 
         Returns the model with the kept weights (the best validation epoch's), the same weights the
         run folder's model.safetensors holds, so a caller measures what `vaelab.load` would give."""
+        if self.state["epoch"] == 0 and not self.config.model.reads_tokens:
+            self.log(describe_likelihood(self.config, summarize(self.data)))
         if self.state["epoch"] >= self.config.train.epochs:
             self.log(f"run already has {self.state['epoch']} epochs (asked for {self.config.train.epochs}); "
                      "nothing to do")
