@@ -20,6 +20,7 @@ a failed export (or a failed check) leaves nothing behind. No pickle is involved
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -82,10 +83,11 @@ def _one_hot(y: Tensor, classes: int) -> Tensor:
 
 
 def _likelihood_parameter(px) -> Tensor:
-    """The logits of a (continuous) Bernoulli, or a Gaussian's logvar broadcast to the mean's shape."""
+    """The logits of a (continuous) Bernoulli, or the scale of a Gaussian (logvar) or discretized logistic
+    (log_scale), broadcast to the mean's shape."""
     if hasattr(px, "logits"):
         return px.logits
-    return px.logvar.expand_as(px.loc)
+    return (px.log_scale if hasattr(px, "log_scale") else px.logvar).expand_as(px.loc)
 
 
 def parameter_name(model: Model) -> str:
@@ -113,8 +115,8 @@ def _as_model(model_or_run: TrainedModel | str | Path) -> Model:
 def _check_out_dir(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} is a file, not a folder to write {', '.join(EXPORT_FILES)} into")
-    if not out.parent.is_dir():
-        raise ResourceError(f"output folder does not exist: {out.parent}")
+    if any(p.exists() and not p.is_dir() for p in out.parents):
+        raise InputError(f"{out}: a part of the path is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise InputError(f"{out} already exists and is not empty; "
                           f"use {{force}} to replace the {', '.join(EXPORT_FILES)} in it, or choose another folder")
@@ -285,10 +287,13 @@ def export_onnx(model_or_run, out_dir: str | Path, *, force: bool = False, opset
     out = Path(out_dir)
     _check_out_dir(out, force)
     onnx, _ = _require_onnx()  # after the quick checks: importing onnxscript takes seconds
+    made = [p for p in reversed(out.parents) if not p.exists()]  # folders above `out` to make, as train does
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     except OSError as e:
         raise ResourceError(f"cannot write into {out.parent}: {e.strerror or e}") from None
+    published = False
     try:
         x = torch.rand(TRACE_BATCH_SIZE, *model.shape, generator=torch.Generator().manual_seed(0))
         z = torch.zeros(TRACE_BATCH_SIZE, model.latent_dim)
@@ -313,7 +318,12 @@ def export_onnx(model_or_run, out_dir: str | Path, *, force: bool = False, opset
         manifest = _manifest(staging, model, opset, check["max_abs_diff"], tolerance)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         _publish(staging, out)
+        published = True
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+        if not published:  # nothing half-written: not even the folders made for it
+            for folder in reversed(made):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
     return manifest

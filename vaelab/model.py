@@ -115,14 +115,22 @@ class Model(TrainedModel):
     @torch.no_grad()
     def encode(self, x: Any, y: Any = None) -> tuple[Tensor, Tensor]:
         """x (B, *shape), or anything that reshapes to it -> (mu, logvar), each (B, latent_dim).
-        An autoencoder's logvar is -inf (a point code)."""
+        An autoencoder's logvar is -inf (a point code).
+
+        Example:
+            >>> mu, logvar = model.encode(images)      # images: (16, 1, 28, 28) -> mu: (16, latent_dim)
+        """
         xb = self.batch(x)
         qz = self.network.posterior(xb, self.condition(y, len(xb)))
         return _like(qz.mu, x), _like(qz.logvar, x)
 
     @torch.no_grad()
     def decode(self, z: Any, y: Any = None) -> Tensor:
-        """z (B, latent_dim) -> the mean of p(x|z), (B, *shape); for Bernoulli pixels, their probabilities."""
+        """z (B, latent_dim) -> the mean of p(x|z), (B, *shape); for Bernoulli pixels, their probabilities.
+
+        Example:
+            >>> images = model.decode(np.zeros((4, model.latent_dim)))   # (4, 1, 28, 28), a numpy array
+        """
         self._refuse_tokens()
         zb = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         zb = zb[None] if zb.dim() == 1 else zb
@@ -134,7 +142,12 @@ class Model(TrainedModel):
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | int | None = None,
                y: Any = None) -> Tensor:
         """Decode n draws z ~ N(0, temperature^2 I): (n, *shape). `generator` may be a seed; a conditional
-        model needs labels y (or one for all)."""
+        model needs labels y (or one for all).
+
+        Example:
+            >>> grid = model.sample(64, temperature=0.8, generator=0)   # (64, 1, 28, 28), a tensor
+            >>> sevens = cvae.sample(16, y=7)                             # a conditional model: 16 sevens
+        """
         if n < 1:
             raise InputError(f"the number of samples must be at least 1, got {n}", "n")
         generator = as_generator(generator)
@@ -144,14 +157,22 @@ class Model(TrainedModel):
 
     @torch.no_grad()
     def reconstruct(self, x: Any, y: Any = None) -> Tensor:
-        """Decode the posterior mean of each example: (B, *shape)."""
+        """Decode the posterior mean of each example: (B, *shape).
+
+        Example:
+            >>> recon = model.reconstruct(images)     # images (8, 1, 28, 28) -> recon (8, 1, 28, 28)
+        """
         mu, _ = self.encode(torch.as_tensor(x), y)
         return _like(self.decode(mu, y), x)
 
     @torch.no_grad()
     def encode_all(self, x: Any, y: Any = None, batch_size: int = 500) -> tuple[Tensor, Tensor]:
         """`encode` over many examples in batches: (mu, logvar), each (N, latent_dim), on the CPU (numpy
-        arrays for a numpy x). Labels reach a conditional model only."""
+        arrays for a numpy x). Labels reach a conditional model only.
+
+        Example:
+            >>> mu, logvar = model.encode_all(x_test)  # x_test (10000, 1, 28, 28) -> mu (10000, latent_dim)
+        """
         given, x = x, torch.as_tensor(x)
         y = torch.as_tensor(y) if y is not None and self.conditional else None
         mus, logvars = [], []
@@ -164,7 +185,11 @@ class Model(TrainedModel):
         return _like(torch.cat(mus), given), _like(torch.cat(logvars), given)
 
     def encode_split(self, split: str = "test", data: str | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
-        """(mu, logvar, labels) of every example of a split of the run's data (or of `data`, a spec)."""
+        """(mu, logvar, labels) of every example of a split of the run's data (or of `data`, a spec).
+
+        Example:
+            >>> mu, logvar, labels = vaelab.load("runs/demo").encode_split("test")   # (10000, 32) each, (10000,)
+        """
         if self.run is None:
             raise InputError("this model has no run folder, so no data of its own: encode arrays with encode_all")
         x, y = self.run.data(data).split(split)

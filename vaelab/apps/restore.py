@@ -35,6 +35,9 @@ def denoise(model, x_noisy: Tensor, method: str = "map", sigma: float | None = N
       -|x_noisy - decode(z)|^2 / (2 sigma^2) + log N(z; 0, I) from the encoder's guess, then decode(z).
       sigma is the noise level if known, else estimated as the RMS difference between the noisy
       images and their "encode" reconstructions.
+
+    Example:
+        >>> clean = denoise(vaelab.load("runs/demo"), noisy, sigma=0.5)   # noisy (N, 1, 28, 28) -> (N, 1, 28, 28)
     """
     if method not in DENOISERS:
         raise InputError(f"unknown denoising method {method!r}; choose one of: {', '.join(DENOISERS)}")
@@ -93,7 +96,12 @@ def median_filter(x: Tensor, size: int = 3) -> Tensor:
 
 def inpaint(model, x: Tensor, known: Tensor, method: str = "optimize", steps: int = 100, lr: float = 0.05,
             batch_size: int = 500, start: Tensor | None = None) -> Tensor:
-    """Fill the pixels where `known` is False; `start` (default 0.5 grey) fills them before the first pass."""
+    """Fill the pixels where `known` is False; `start` (default 0.5 grey) fills them before the first pass.
+
+    Example:
+        >>> known = torch.ones(1, 28, 28, dtype=torch.bool); known[:, :, :14] = False   # the left half missing
+        >>> filled = inpaint(vaelab.load("runs/demo"), x, known)                          # x (N, 1, 28, 28)
+    """
     if method not in METHODS:
         raise InputError(f"unknown inpainting method {method!r}; choose one of: {', '.join(METHODS)}")
     if steps < 1:
