@@ -64,8 +64,9 @@ def smoke_train(tiny_run, tiny_idx, tmp_path, capsys):
     config = Run.open(tiny_run).config
     assert config.data.name == "idx" and Path(config.data.path) == tiny_idx and config.data.val_size == TINY_VAL
     assert config.model.shape == (1, 8, 8) and config.model.latent_dim == 2 and config.model.channels == (4, 8)
-    assert sorted(p.name for p in tiny_run.iterdir()) == ["checkpoint.safetensors", "config.json", "metrics.jsonl",
-                                                         "model.safetensors"]
+    # .lock: what a second training into the folder is refused by (tests/test_concurrency.py)
+    assert sorted(p.name for p in tiny_run.iterdir()) == [".lock", "checkpoint.safetensors", "config.json",
+                                                         "metrics.jsonl", "model.safetensors"]
     records = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == list(range(1, TINY_EPOCHS + 1))
     steps_per_epoch = math.ceil((TINY_TRAIN - TINY_VAL) / 32)

@@ -179,7 +179,7 @@ def test_image_size_in_the_config(tmp_path):
     assert json.loads(run.to_json())["data"]["image_size"] == 32
     assert RunConfig.from_dict({"data": {"name": "mnist"}}).data.image_size is None  # older configs
     for bad in (0, -3, 2.5):
-        with pytest.raises(VaelabError, match="image size must be an integer >= 1"):
+        with pytest.raises(VaelabError, match="image size must be an integer in 1..4096"):
             DataConfig(name="folder", path="x", image_size=bad)
     with pytest.raises(VaelabError, match="only to the folder dataset"):
         DataConfig(name="idx", path="x", image_size=8)

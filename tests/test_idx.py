@@ -227,3 +227,24 @@ def test_classes_keep_only_the_chosen_labels_in_every_split(tiny_idx, tmp_path):
                       "--out", tmp_path / "bad", cwd=tmp_path)
     assert_refused(proc, "no training example has label 7")
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("header,message", [
+    (bytes([0, 0, 8, 3]) + (2**32 - 1).to_bytes(4, "big") * 3, "IDX header says"),  # 2^96 bytes: no overflow
+    (bytes([0, 0, 8, 3]) + (0).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2, "holds no data"),
+], ids=["dimensions-overflow", "no-images"])
+def test_impossible_headers_are_refused(tmp_path, header, message):
+    (tmp_path / "f").write_bytes(header)
+    with pytest.raises(VaelabError, match=message):
+        read_idx(tmp_path / "f")
+
+
+def test_a_gzip_bomb_is_refused_without_decompressing_it_all(tmp_path, monkeypatch):
+    import gzip
+
+    from vaelab.data import idx
+
+    monkeypatch.setattr(idx, "MAX_BYTES", 10_000)
+    (tmp_path / "f.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 1]) + (50_000).to_bytes(4, "big") + bytes(50_000)))
+    with pytest.raises(VaelabError, match="more than 10,000 bytes"):
+        read_idx(tmp_path / "f.gz")

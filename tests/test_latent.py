@@ -57,7 +57,7 @@ def test_interpolation_decodes_from_one_posterior_mean_to_the_other():
     torch.testing.assert_close(frames[0], xa[0])
     torch.testing.assert_close(frames[-1], xb[0])
     torch.testing.assert_close(step_distances(frames), torch.full((4,), 0.25))
-    with pytest.raises(InputError, match="at least 2 steps"):
+    with pytest.raises(InputError, match="takes 2..1000 steps"):
         interpolate(model, xa, xb, steps=1)
 
 

@@ -382,3 +382,20 @@ def smoke_serve(tiny_run, tiny_idx, tmp_path, capsys):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+@pytest.mark.parametrize("endpoint,body", [
+    ("/api/decode", {"z": [0.0, 0.0, 0.0], "label": 2**70}),
+    ("/api/sample", {"n": 1, "label": -1}),
+    ("/api/attribute", {"z": [0.0, 0.0, 0.0], "attribute": "ink", "alpha": 1.0, "label": 2**63}),
+])
+def test_a_label_out_of_range_is_a_422_not_a_500(served_conditional, endpoint, body):
+    client, _, _ = served_conditional
+    r = client.post(endpoint, json=body)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/json"), r.text
+
+
+def test_an_unknown_attribute_is_not_echoed_whole(served):
+    client, _, _ = served
+    r = client.post("/api/attribute", json={"z": [0.0, 0.0], "attribute": "x" * 1_000_000, "alpha": 1.0})
+    assert r.status_code == 422 and len(r.content) < 2000, len(r.content)

@@ -19,12 +19,13 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, excerpt
 from .objectives import TC_ESTIMATORS
 from .registry import likelihoods, regularizers
 
 VERSION = 3
-RESIZES = ("crop", "squash")  # vaelab.data.folder
+RESIZES = ("crop", "squash")
+MAX_IMAGE_SIZE = 4096  # pixels per side of a resized image: 16.8 megapixels  # vaelab.data.folder
 BINARIZATIONS = ("dynamic", "none")
 CONTRASTS = ("none", "gcn")  # vaelab.data.contrast
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -84,8 +85,8 @@ class DataConfig:
                            choices=CONTRASTS)
 
     def __post_init__(self) -> None:
-        _check(self.image_size is None or (type(self.image_size) is int and self.image_size >= 1),
-               f"image size must be an integer >= 1, got {self.image_size!r}", "image_size")
+        _check(self.image_size is None or (type(self.image_size) is int and 1 <= self.image_size <= MAX_IMAGE_SIZE),
+               f"image size must be an integer in 1..{MAX_IMAGE_SIZE}, got {self.image_size!r}", "image_size")
         _check(self.limit is None or (type(self.limit) is int and self.limit >= 3),
                f"a limit must be an integer >= 3 (train, validation and test need one each), got {self.limit!r}",
                "limit")
@@ -326,7 +327,7 @@ def _as_type(value: Any, annotation: str, name: str) -> Any:
     kind = kinds[0]
     if kind.startswith("tuple["):
         item = kind[len("tuple["):].split(",")[0]
-        _check(isinstance(value, (list, tuple)), f"expected a list of {item}s, got {value!r}", name)
+        _check(isinstance(value, (list, tuple)), f"expected a list of {item}s, got {excerpt(value)}", name)
         return tuple(_scalar(v, item, name) for v in value)
     return _scalar(value, kind, name)
 
@@ -340,7 +341,8 @@ def _scalar(value: Any, kind: str, name: str) -> Any:
             return float(value)
     if kind == "str" and isinstance(value, str):
         return str(value)
-    _check(type(value) is _SCALARS[kind], f"expected {'an' if kind == 'int' else 'a'} {kind}, got {value!r}", name)
+    article = "an" if kind == "int" else "a"
+    _check(type(value) is _SCALARS[kind], f"expected {article} {kind}, got {excerpt(value)}", name)
     return value
 
 

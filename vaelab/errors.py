@@ -62,3 +62,11 @@ class TrainingDiverged(VaelabError):
     """The loss or the weights became NaN or infinite; the last good checkpoint is kept."""
 
     exit_code = 1
+
+
+def excerpt(value: object, limit: int = 80) -> str:
+    """A user's value as a message shows it: its repr, cut to `limit` characters (a 1 MB string stays a line)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(str(value)):,} characters)"

@@ -1,10 +1,10 @@
 """Optional features and the pip extras that install them.
 
 `pip install vaelab` brings what training and evaluating images needs. Molecules, the web
-explorer, ONNX export and experiment tracking each need packages most users never want, so they
-come with an extra (`pip install 'vaelab[mol]'`). A feature asks for its packages through
-`require` (or `module`) where it first needs them: a missing one is one line that names the
-install command, never an ImportError from deep inside.
+explorer and ONNX export each need packages most users never want, so they come with an extra
+(`pip install 'vaelab[mol]'`). A feature asks for its packages through `require` (or `module`)
+where it first needs them: a missing one is one line that names the install command, never an
+ImportError from deep inside.
 """
 from __future__ import annotations
 

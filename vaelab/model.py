@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from .run import Run
 
 
+MAX_SAMPLES = 100_000  # draws in one call: past this, sample in a loop
+
+
 def as_generator(generator: torch.Generator | int | None, device: str | torch.device = "cpu"):
     """A torch.Generator from a seed (or None, or a generator as it is)."""
     if generator is None or isinstance(generator, torch.Generator):
@@ -148,8 +151,10 @@ class Model(TrainedModel):
             >>> grid = model.sample(64, temperature=0.8, generator=0)   # (64, 1, 28, 28), a tensor
             >>> sevens = cvae.sample(16, y=7)                             # a conditional model: 16 sevens
         """
-        if n < 1:
-            raise InputError(f"the number of samples must be at least 1, got {n}", "n")
+        if not 1 <= n <= MAX_SAMPLES:
+            raise InputError(f"the number of samples must lie in 1..{MAX_SAMPLES}, got {n}", "n")
+        if not (temperature > 0 and math.isfinite(temperature)):
+            raise InputError(f"the temperature must be finite and > 0, got {temperature}", "temperature")
         generator = as_generator(generator)
         where = generator.device if generator is not None else self.device
         z = torch.randn((n, self.latent_dim), generator=generator, device=where) * temperature

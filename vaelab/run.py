@@ -11,6 +11,7 @@
     evaluation.json         `vaelab evaluate --save`: the test-set evaluation
     property-NAME.*         `vaelab mol optimize`: a property head (weights and facts)
     samples.png, ...        the default outputs of the commands that draw (`OUTPUTS`)
+    .lock                   locked by the one process training into the folder (`Run.claim`)
 
     run = Run.open("runs/demo")
     run.config.model.latent_dim; model = run.model(); splits = run.data(); run.metrics()
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
+LOCK = ".lock"  # flock-ed while a process trains into the folder; the kernel drops the lock when it ends
 ARTIFACTS = {  # named JSON files a run may hold beside its weights
     "standardization": "standardization.json",
     "labels": "labels.json",
@@ -48,6 +52,44 @@ OUTPUTS = {  # where a command writes when not told otherwise
     "map": "latent_map.png", "denoise": "denoise.png", "inpaint": "inpaint.png", "scores": "scores.csv",
     "optimized": "optimized.csv", "export": "onnx",
 }
+
+
+def _numbers(value: Any, positive: bool = False) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not positive)
+        for v in value)
+
+
+def _standardization_problem(s: Any) -> str | None:
+    columns = s.get("columns") if isinstance(s, dict) else None
+    if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
+        return 'expected {"columns": [names], "mean": [...], "std": [...]}'
+    if not (_numbers(s.get("mean")) and _numbers(s.get("std"), positive=True)) or \
+            not len(s["mean"]) == len(s["std"]) == len(s["columns"]):
+        return "mean and std must be finite numbers (std > 0), one per column"
+    return None
+
+
+def _anomaly_problem(a: Any) -> str | None:
+    if not isinstance(a, dict):
+        return "expected a JSON object"
+    if not (_numbers([a.get("threshold")]) and _numbers([a.get("fpr")]) and isinstance(a.get("score"), str)
+            and isinstance(a.get("samples"), int)):
+        return "expected a score name, a finite threshold and fpr, and a sample count"
+    return None
+
+
+_ARTIFACT_CHECKS = {
+    "standardization": _standardization_problem,
+    "labels": lambda v: None if isinstance(v, list) and all(isinstance(n, str) for n in v) else "expected names",
+    "anomaly": _anomaly_problem,
+}
+
+
+def _refuse_if_taken(path: Path) -> None:
+    if path.exists() and (not path.is_dir() or any(p.name != LOCK for p in path.iterdir())):
+        raise InputError(f"run folder {path} already exists and is not empty; "
+                         "use {resume} to continue it, or choose another {out}", "out")
 
 
 class Run:
@@ -77,14 +119,18 @@ class Run:
     def create(cls, path: str | Path, config: RunConfig, data: Splits | None = None) -> "Run":
         """A new run folder holding config.json and what `data` needs saved beside the weights."""
         path = Path(path)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise InputError(f"run folder {path} already exists and is not empty; "
-                             "use {resume} to continue it, or choose another {out}", "out")
+        _refuse_if_taken(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ResourceError(f"cannot create the run folder {path}: {e.strerror or e}") from None
         run = cls(path, config)
+        run.claim()
+        try:
+            _refuse_if_taken(path)  # another process may have written it between the first look and the lock
+        except InputError:
+            run.release()
+            raise
         run.save_config()
         if data is None:
             return run
@@ -95,6 +141,31 @@ class Run:
         if data.vocabulary is not None:  # token ids mean nothing without it
             atomic_write_text(run.artifact("vocabulary"), data.vocabulary)
         return run
+
+    def claim(self) -> None:
+        """Lock the folder for this process until `release` (or its end): a second training or resume
+        into the same folder is refused instead of interleaving its writes with this one's."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock (Windows users must not start two trainings into one folder)
+            return
+        try:
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise ResourceError(f"cannot write into the run folder {self.path}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ResourceError(f"another vaelab process is training into {self.path}; wait until it ends, "
+                                "or choose another {out}") from None
+        self._lock = fd
+
+    def release(self) -> None:
+        fd = getattr(self, "_lock", None)
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops the lock
+            self._lock = None
 
     def files(self) -> list[str]:
         """The names of the run's own files that exist, in the order the module docstring lists them."""
@@ -112,12 +183,15 @@ class Run:
     # --- the model ----------------------------------------------------------------------------------
     def network(self, device: str | torch.device = "cpu"):
         """The network with the kept weights (the best validation epoch's), in eval mode."""
-        from .models import VAE
+        from .models import build_network
 
         path = self.path / WEIGHTS
         if not path.is_file():
             raise ResourceError(f"{self.path} has no {WEIGHTS}: the run has not finished an epoch")
-        network = VAE(self.config.model)
+        try:
+            network = build_network(self.config.model)
+        except InputError as e:  # the config on disk describes a network this vaelab will not build
+            raise ResourceError(f"{self.path / CONFIG} is not a usable run config: {e.render(str)}") from None
         load_weights(network, path)
         return network.to(device).eval()
 
@@ -239,9 +313,16 @@ class Run:
         return self.path / ARTIFACTS[name]
 
     def read_artifact(self, name: str) -> Any:
-        """A named JSON artefact's content, or None when the run has none."""
+        """A named JSON artefact's content, or None when the run has none; one that is not what vaelab
+        writes there (hand-edited, truncated, from elsewhere) is refused, naming the file."""
         path = self.artifact(name)
-        return read_json(path, f"{name} file") if path.is_file() else None
+        if not path.is_file():
+            return None
+        value = read_json(path, f"{name} file")
+        problem = _ARTIFACT_CHECKS.get(name, lambda v: None)(value)
+        if problem:
+            raise ResourceError(f"{path} is not a usable {name} file: {problem}")
+        return value
 
     def write_artifact(self, name: str, value: Any) -> Path:
         path = self.artifact(name)

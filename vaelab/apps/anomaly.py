@@ -135,8 +135,8 @@ def fit_detector(model, statistic: str | None = None, fpr: float = DEFAULT_FPR, 
     run = model.run
     if run is None:
         raise InputError("a detector is kept in its run folder: train the model with an out folder", "model")
-    record = fit_threshold(model, run.data().split("val")[0], statistic, fpr, samples, iwae_k, run.config.data.keep_labels,
-                           progress)
+    normal_val, _ = run.data().split("val")
+    record = fit_threshold(model, normal_val, statistic, fpr, samples, iwae_k, run.config.data.keep_labels, progress)
     run.write_artifact("anomaly", record)
     return record
 

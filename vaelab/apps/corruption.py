@@ -85,15 +85,13 @@ def make_mask(spec: str, shape: tuple[int, ...], generator: torch.Generator | No
 
 
 def _mask_file(path: Path, size: tuple[int, int]) -> Tensor:
-    from ..data.folder import read_image
+    from ..data.folder import image_header, read_image
 
     if not path.is_file():
         raise InputError(f"mask file not found: {path}")
-    from PIL import Image
-
-    with Image.open(path) as im:
-        if (im.height, im.width) != size:
-            raise InputError(f"mask {path} is {im.width}x{im.height} pixels; the images are {size[1]}x{size[0]}")
+    _, (width, height) = image_header(path)  # the image formats and size limit of image folders
+    if (height, width) != size:
+        raise InputError(f"mask {path} is {width}x{height} pixels; the images are {size[1]}x{size[0]}")
     known = read_image(path, (1, *size))[0] > 0.5
     if known.all():
         raise InputError(f"mask {path} marks every pixel as known (white = known, black = to fill)")

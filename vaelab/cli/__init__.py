@@ -13,16 +13,16 @@ import sys
 from ..errors import VaelabError
 from ..version import __version__
 from . import apps, draw, evaluate, export, factors, latent, mol, serve, train
-from .options import Commands, join_negative_lists
+from .options import Commands, Parser, join_negative_lists
 
 GROUPS = (train, evaluate, draw, latent, apps, factors, mol, serve, export)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vaelab", description="Train, evaluate and explore variational autoencoders.",
+    p = Parser(prog="vaelab", description="Train, evaluate and explore variational autoencoders.",
                                 epilog="Run `vaelab COMMAND --help` for each command's options and an example.")
     p.add_argument("--version", action="version", version=f"vaelab {__version__}")
-    commands = Commands(p.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    commands = Commands(p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser))
     for group in GROUPS:
         group.register(commands)
     return p

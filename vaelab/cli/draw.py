@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 import torch
 
@@ -41,8 +42,8 @@ def register(commands) -> None:
 def sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise InputError(f"-n must be at least 1, got {args.n}")
-    if not args.temperature > 0:
-        raise InputError(f"--temperature must be > 0, got {args.temperature}")
+    if not (args.temperature > 0 and math.isfinite(args.temperature)):
+        raise InputError(f"--temperature must be finite and > 0, got {args.temperature}")
     run = Run.open(args.run)
     out = writable(args.out or run.output("samples"))
     model = run.model()

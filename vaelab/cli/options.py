@@ -28,6 +28,14 @@ def _show(value: Any) -> str:
     return str(value).replace("%", "%%")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but a usage error is one line, like every other refusal: what was wrong and
+    where to read more (argparse would print the whole usage block first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 # Library parameters whose command-line option has another name.
 PARAMETER_DESTS = {"y": "label"}
 
@@ -64,7 +72,8 @@ class Commands:
 
     def group(self, name: str, help: str, examples: str) -> "Commands":
         p = self._subparsers.add_parser(name, help=help, description=help, epilog=examples, formatter_class=Formatter)
-        return Commands(p.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND"),
+        return Commands(p.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND",
+                                         parser_class=Parser),
                         (*self.path, name))
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ..errors import ResourceError
 from ..registry import datasets
 from .splits import Splits, hold_out
 
+MAX_BYTES = 2**31  # 2 GiB: EMNIST's largest training file holds 640 MB
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -22,11 +24,16 @@ def read_idx(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise ResourceError(f"IDX file not found: {path}")
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        # read at most MAX_BYTES (+1 to tell): a small .gz can claim gigabytes (a decompression bomb)
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            raw = f.read(MAX_BYTES + 1)
     except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
         raise ResourceError(f"{path}: not a readable gzip file ({e})") from None
+    if len(raw) > MAX_BYTES:
+        raise ResourceError(f"{path}: holds more than {MAX_BYTES:,} bytes of data, more than vaelab reads from an "
+                            "IDX file (a decompression bomb, or not a data set for this machine)")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise ResourceError(f"{path}: not an IDX file (bad magic number)")
     ndim = raw[3]
@@ -35,7 +42,9 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise ResourceError(f"{path}: truncated IDX header")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     dtype = np.dtype(_DTYPES[raw[2]])
-    expected = int(np.prod(dims)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python's integers: no overflow, whatever the header claims
+    if expected == 0:
+        raise ResourceError(f"{path}: the IDX header says {dims}: the file holds no data")
     if len(raw) - header != expected:
         raise ResourceError(f"{path}: IDX header says {dims} ({expected} bytes of data) but the file holds "
                           f"{len(raw) - header}; the file is truncated or corrupt")

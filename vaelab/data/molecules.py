@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from ..config import DataConfig
-from ..errors import InputError, ResourceError
+from ..errors import InputError, ResourceError, excerpt
 from ..registry import datasets
 from .smiles import canonical_many
 from .splits import SPLITS, Splits
@@ -97,10 +97,10 @@ def canonical_lines(lines: list[tuple[int, str]], source: str, skip_invalid: boo
     bad = [(number, text) for (number, text), c in zip(lines, canon) if c is None]
     if bad and len(bad) == len(lines):
         raise ResourceError(f"{source}: none of the {len(lines)} SMILES is a valid molecule "
-                            f"(line {bad[0][0]}: {bad[0][1]!r})")
+                            f"(line {bad[0][0]}: {excerpt(bad[0][1])})")
     if bad and not skip_invalid:
         raise ResourceError(f"{source}: {len(bad)} of {len(lines)} SMILES are not valid molecules, the first on line "
-                         f"{bad[0][0]}: {bad[0][1]!r}; fix them or pass {{skip_invalid}}")
+                         f"{bad[0][0]}: {excerpt(bad[0][1])}; fix them or pass {{skip_invalid}}")
     if bad:
         print(f"{source}: skipped {len(bad)} invalid SMILES of {len(lines)} (first on line {bad[0][0]})",
               file=sys.stderr)

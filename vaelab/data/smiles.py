@@ -25,12 +25,17 @@ def rdkit_chem() -> Any:
     return Chem
 
 
+MAX_SMILES_LENGTH = 1000  # characters: MOSES's longest is under 100; RDKit crashes on some far longer strings
+
+
 def rdkit_mol(smiles: str) -> Any | None:
-    """The RDKit molecule of a SMILES string, or None when it is not a molecule with at least one atom."""
+    """The RDKit molecule of a SMILES string, or None when it is not a molecule with at least one atom
+    (or longer than `MAX_SMILES_LENGTH`: RDKit is never handed such a string, which can take it
+    minutes, or crash the process, to parse)."""
     if not isinstance(smiles, str):
         raise InputError(f"expected a SMILES string, got {type(smiles).__name__}")
     text = smiles.strip()
-    if not text or any(ch.isspace() for ch in text):
+    if not text or len(text) > MAX_SMILES_LENGTH or any(ch.isspace() for ch in text):
         return None
     mol = rdkit_chem().MolFromSmiles(text)
     if mol is None or mol.GetNumAtoms() == 0:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, excerpt
 from ..extras import module
 
 # Schwaller et al. 2019 ("Molecular Transformer"): bracket atoms whole, two-letter halogens, two-digit ring
@@ -50,7 +50,7 @@ def tokenize_smiles(smiles: str) -> list[str]:
         tokens.append(m.group(0))
         pos = m.end()
     if "".join(tokens) != smiles:
-        raise InputError(f"cannot tokenize SMILES {smiles!r}: unrecognised text {smiles[pos:pos + 10]!r} "
+        raise InputError(f"cannot tokenize SMILES {excerpt(smiles)}: unrecognised text {smiles[pos:pos + 10]!r} "
                          f"at position {pos}")
     return tokens
 
@@ -60,13 +60,13 @@ def to_selfies(smiles: str) -> str:
     selfies = module("mol", "selfies")
 
     if not isinstance(smiles, str) or not smiles.strip():
-        raise InputError(f"cannot encode {smiles!r} as SELFIES: not a SMILES string")
+        raise InputError(f"cannot encode {excerpt(smiles)} as SELFIES: not a SMILES string")
     try:
         out = selfies.encoder(smiles)
     except Exception as e:  # selfies.EncoderError, and anything RDKit-free parsing throws
-        raise InputError(f"cannot encode SMILES {smiles!r} as SELFIES: {_first_line(e)}") from e
+        raise InputError(f"cannot encode SMILES {excerpt(smiles)} as SELFIES: {_first_line(e)}") from e
     if out is None:  # selfies < 2 returned None instead of raising
-        raise InputError(f"cannot encode SMILES {smiles!r} as SELFIES")
+        raise InputError(f"cannot encode SMILES {excerpt(smiles)} as SELFIES")
     return out
 
 
@@ -77,7 +77,7 @@ def from_selfies(selfies_string: str) -> str:
     try:
         return selfies.decoder(selfies_string)
     except Exception as e:
-        raise InputError(f"cannot decode SELFIES {selfies_string!r}: {_first_line(e)}") from e
+        raise InputError(f"cannot decode SELFIES {excerpt(selfies_string)}: {_first_line(e)}") from e
 
 
 def tokenize_selfies(selfies_string: str) -> list[str]:
@@ -88,10 +88,10 @@ def tokenize_selfies(selfies_string: str) -> list[str]:
     try:
         tokens = list(selfies.split_selfies(selfies_string))
     except Exception as e:
-        raise InputError(f"cannot split SELFIES {selfies_string!r}: {_first_line(e)}") from e
+        raise InputError(f"cannot split SELFIES {excerpt(selfies_string)}: {_first_line(e)}") from e
     stray = next((t for t in tokens if not _SELFIES_SYMBOL.fullmatch(t)), None)
     if stray is not None or "".join(tokens) != selfies_string:
-        raise InputError(f"cannot split SELFIES {selfies_string!r}: text outside [brackets]")
+        raise InputError(f"cannot split SELFIES {excerpt(selfies_string)}: text outside [brackets]")
     return tokens
 
 

@@ -30,7 +30,7 @@ class Values:
         return not self.colour and self.in_unit_range and self.near_binary_share >= NEAR_BINARY
 
     def describe(self) -> str:
-        """'grey images, 91% of pixels within 0.1 of 0 or 1', 'colour 8-bit images', 'real values in -3.1..4.2'."""
+        """'grey values in [0, 1], 91% of them within 0.1 of 0 or 1', 'binary grey values', 'values outside [0, 1]'."""
         if not self.in_unit_range:
             return "values outside [0, 1]"
         what = "colour" if self.colour else "grey"

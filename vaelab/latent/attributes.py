@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..errors import InputError
+from ..errors import InputError, excerpt
 
 PROPERTIES = {
     "ink": lambda x: x.flatten(1).mean(-1),  # mean intensity: thicker strokes carry more ink
@@ -18,7 +18,7 @@ PROPERTIES = {
 
 def measure(name: str, x: Tensor) -> Tensor:
     if name not in PROPERTIES:
-        raise InputError(f"unknown property {name!r}; choose one of: {', '.join(PROPERTIES)}")
+        raise InputError(f"unknown property {excerpt(name)}; choose one of: {', '.join(PROPERTIES)}")
     return PROPERTIES[name](x)
 
 
@@ -63,7 +63,7 @@ def attribute_masks(name: str, x: Tensor, y: Tensor | None = None, files: list[s
         try:
             c = int(name[len("label:"):])
         except ValueError:
-            raise InputError(f"expected label:N with an integer N, got {name!r}", "attribute") from None
+            raise InputError(f"expected label:N with an integer N, got {excerpt(name)}", "attribute") from None
         if not (y == c).any():
             raise InputError(f"no training example has label {c} (labels are {int(y.min())}..{int(y.max())})",
                              "attribute")
@@ -78,8 +78,8 @@ def attribute_masks(name: str, x: Tensor, y: Tensor | None = None, files: list[s
         return has, ~has
     if name in PROPERTIES:
         return quartile_masks(measure(name, x))
-    raise InputError(f"unknown attribute {name!r}: use label:C, one of the properties ({', '.join(PROPERTIES)}), "
-                     "or a column of {attributes_file}", "attribute")
+    raise InputError(f"unknown attribute {excerpt(name)}: use label:C, one of the properties "
+                     f"({', '.join(PROPERTIES)}), or a column of {{attributes_file}}", "attribute")
 
 
 @torch.no_grad()

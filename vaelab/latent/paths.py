@@ -30,6 +30,9 @@ def slerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
     return (torch.sin((1 - a) * omega) * z0 + torch.sin(a * omega) * z1) / torch.sin(omega)
 
 
+MAX_STEPS = 1000  # frames of a path or a traversal row: far more than a picture can show
+
+
 def interpolate(model, x_a: Tensor, x_b: Tensor, steps: int = 10, spherical: bool = False,
                 y_a: Tensor | None = None, y_b: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Decode the path between the posterior means of two examples: (frames (steps, *shape), z (steps, L)).
@@ -37,8 +40,8 @@ def interpolate(model, x_a: Tensor, x_b: Tensor, steps: int = 10, spherical: boo
     For a conditional model the label is held at y_a for the whole path unless y_b is given (then
     the one-hot label is interpolated as well).
     """
-    if steps < 2:
-        raise InputError(f"an interpolation needs at least 2 steps, got {steps}")
+    if not 2 <= steps <= MAX_STEPS:
+        raise InputError(f"an interpolation takes 2..{MAX_STEPS} steps, got {steps}", "steps")
     mu_a, _ = model.encode(x_a, y_a)
     mu_b, _ = model.encode(x_b, y_b if y_b is not None else y_a)
     z = (slerp if spherical else lerp)(mu_a[0], mu_b[0], steps)

@@ -6,11 +6,14 @@ along its whole row. Active units follow Burda et al. 2016: Cov_x(E_q[z_d]) abov
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
 from ..active_units import ACTIVE_UNIT_THRESHOLD
 from ..errors import InputError
+from .paths import MAX_STEPS
 
 
 @torch.no_grad()
@@ -32,8 +35,10 @@ def dimension_order(stats: dict[str, Tensor]) -> list[int]:
 
 
 def traversal_values(span: float, steps: int) -> Tensor:
-    if steps < 2 or not span > 0:
-        raise InputError(f"a traversal needs steps >= 2 and span > 0, got steps={steps}, span={span}")
+    if not 2 <= steps <= MAX_STEPS:
+        raise InputError(f"a traversal takes 2..{MAX_STEPS} steps, got {steps}", "steps")
+    if not (span > 0 and math.isfinite(span)):
+        raise InputError(f"a traversal's span must be finite and > 0, got {span}", "span")
     return torch.linspace(-span, span, steps)
 
 

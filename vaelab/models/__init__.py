@@ -1,3 +1,3 @@
-from .vae import VAE
+from .vae import MAX_PARAMETERS, VAE, build_network
 
-__all__ = ["VAE"]
+__all__ = ["MAX_PARAMETERS", "VAE", "build_network"]

@@ -74,3 +74,19 @@ class VAE(nn.Module):
         z = qz.rsample(generator, k=k)  # (k, B, L)
         log_px = torch.cat([self.px(zs, cond).log_prob(x) for zs in z.split(samples_per_decode or k)])  # (k, B)
         return log_px + standard_normal_log_prob(z) - qz.log_prob(z), log_px
+
+
+MAX_PARAMETERS = 500_000_000  # 2 GB of float32 weights, 6 GB with Adam's moments: far beyond any VAE here
+
+
+def build_network(config: ModelConfig) -> VAE:
+    """The network of a config, refused in one line before any memory is allocated when it would be
+    larger than `MAX_PARAMETERS` (a latent size of 10^9 would otherwise ask for terabytes). The count
+    comes from building it on PyTorch's meta device, which records shapes and allocates nothing."""
+    with torch.device("meta"):
+        shapes = VAE(config)
+    count = sum(t.numel() for t in (*shapes.parameters(), *shapes.buffers()))
+    if count > MAX_PARAMETERS:
+        raise InputError(f"this model would have {count:,} parameters, more than the {MAX_PARAMETERS:,} vaelab "
+                         "builds; choose a smaller {latent_dim}, {hidden}, {channels} or {dense}")
+    return VAE(config)

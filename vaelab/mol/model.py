@@ -9,14 +9,16 @@ translates between molecules and token ids, in batches, as `vaelab.Model` does f
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from ..config import RunConfig
-from ..errors import InputError, ResourceError
-from ..model import TrainedModel, as_generator
+from ..errors import InputError, ResourceError, excerpt
+from ..latent.paths import MAX_STEPS
+from ..model import MAX_SAMPLES, TrainedModel, as_generator
 from ..data.smiles import canonical
 from ..data.tokens import Vocabulary, detokenize, tokenize
 
@@ -43,7 +45,11 @@ class MoleculeModel(TrainedModel):
         path = run.artifact("vocabulary")
         if not path.is_file():
             raise ResourceError(f"{run.path} has no {path.name}: without it the model's token ids mean nothing")
-        return cls(run.network(device), run.config, Vocabulary.from_json(path.read_text()), run)
+        try:
+            vocabulary = Vocabulary.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, InputError) as e:
+            raise ResourceError(f"{path} is not a usable vocabulary: {e}") from None
+        return cls(run.network(device), run.config, vocabulary, run)
 
     def __repr__(self) -> str:
         return (f"MoleculeModel({self.representation}, latent_dim={self.latent_dim}, max_len={self.max_len}, "
@@ -63,10 +69,11 @@ class MoleculeModel(TrainedModel):
         maximum is an error that names it (an unknown token is refused by the vocabulary)."""
         c = canonical(smiles)
         if c is None:
-            raise InputError(f"not a valid molecule: {smiles!r}")
+            raise InputError(f"not a valid molecule: {excerpt(smiles)}")
         tokens = tokenize(c, self.representation)
         if len(tokens) + 1 > self.max_len:
-            raise InputError(f"{smiles!r} is {len(tokens)} tokens long; this model reads at most {self.max_len - 1}")
+            raise InputError(f"{excerpt(smiles)} is {len(tokens)} tokens long; this model reads at most "
+                             f"{self.max_len - 1}")
         return tokens
 
     def ids(self, smiles: list[str]) -> Tensor:
@@ -101,8 +108,8 @@ class MoleculeModel(TrainedModel):
     @torch.no_grad()
     def decode(self, z: Tensor, temperature: float = 0.0, generator: torch.Generator | None = None) -> list[str]:
         """Latents (N, L) -> SMILES; temperature 0 decodes greedily, > 0 samples each token."""
-        if temperature < 0:
-            raise InputError(f"must be >= 0, got {temperature}", "temperature")
+        if not (temperature >= 0 and math.isfinite(temperature)):
+            raise InputError(f"must be finite and >= 0, got {temperature}", "temperature")
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise InputError(f"expected latents of shape (N, {self.latent_dim}), got {tuple(z.shape)}")
@@ -114,8 +121,8 @@ class MoleculeModel(TrainedModel):
 
     def sample(self, n: int, temperature: float = 0.0, generator: torch.Generator | int | None = None) -> list[str]:
         """n molecules decoded from z ~ N(0, I); `temperature` samples each token (0: greedy)."""
-        if n < 1:
-            raise InputError(f"the number of molecules must be at least 1, got {n}", "n")
+        if not 1 <= n <= MAX_SAMPLES:
+            raise InputError(f"the number of molecules must lie in 1..{MAX_SAMPLES}, got {n}", "n")
         generator = as_generator(generator)
         z = torch.randn(n, self.latent_dim, generator=generator)
         return self.decode(z, temperature, generator)
@@ -123,8 +130,8 @@ class MoleculeModel(TrainedModel):
     def interpolate(self, start: str, end: str, steps: int = 8) -> list[tuple[float, str]]:
         """Greedy decodings of `steps` points on the straight line between two molecules' posterior
         means, both ends included: (share of the way, SMILES as decoded) each."""
-        if steps < 2:
-            raise InputError(f"an interpolation needs at least 2 steps (both ends), got {steps}", "steps")
+        if not 2 <= steps <= MAX_STEPS:
+            raise InputError(f"an interpolation takes 2..{MAX_STEPS} steps (both ends included), got {steps}", "steps")
         mu, _ = self.encode([start, end])
         t = torch.linspace(0, 1, steps)[:, None]
         return list(zip(t[:, 0].tolist(), self.decode((1 - t) * mu[0] + t * mu[1])))

@@ -26,8 +26,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ..errors import VaelabError
 from .explorer import (MAX_ALPHA, MAX_SAMPLES, MAX_STEPS, MAX_TEMPERATURE, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS,
                        Explorer, NotFound, TooLarge, data_url, floats, png)
-from .schemas import (AttributeInfo, AttributeOut, AttributeRequest, DecodeRequest, Dimension, EncodeOut,
-                      ExampleOut, ImageOut, Info, InterpolateOut, InterpolateRequest, MapOut, SampleOut,
+from .schemas import (MAX_LABEL, AttributeInfo, AttributeOut, AttributeRequest, DecodeRequest, Dimension,
+                      EncodeOut, ExampleOut, ImageOut, Info, InterpolateOut, InterpolateRequest, MapOut, SampleOut,
                       SampleRequest)
 
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024  # an upload plus its multipart headers; JSON bodies are far smaller
@@ -185,7 +185,8 @@ def _add_code_routes(app: FastAPI, ex: Explorer) -> None:
                          422: {"description": "not a readable image"}})
     def encode(file: Annotated[UploadFile, File(description=f"a PNG, JPEG, BMP, GIF or WebP image, at most "
                                                          f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB")],
-               label: Annotated[int | None, Form(description="the class, for conditional runs")] = None):
+               label: Annotated[int | None, Form(ge=0, le=MAX_LABEL, description="the class, for conditional runs")]
+               = None):
         """Encode an uploaded image (converted to the run's channels and size): posterior mean and log-variance."""
         content = file.file.read(MAX_UPLOAD_BYTES + 1)
         x = ex.read_upload(content, file.filename or "upload")

@@ -10,7 +10,8 @@ from .explorer import MAX_ALPHA, MAX_SAMPLES, MAX_STEPS, MAX_TEMPERATURE
 MAX_LATENT_VALUES = 65_536  # refused by the parser before any work (the run's own size is checked after)
 LatentValues = list[float]
 _Z = Field(max_length=MAX_LATENT_VALUES, description="a latent code: latent_dim finite numbers (see /api/info)")
-_LABEL = Field(None, description="the class, for conditional runs only (0..classes-1)")
+MAX_LABEL = 2**31 - 1  # any class number a model could have; larger ones are refused here, not in torch
+_LABEL = Field(None, ge=0, le=MAX_LABEL, description="the class, for conditional runs only (0..classes-1)")
 
 
 class DecodeRequest(BaseModel):

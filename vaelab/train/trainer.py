@@ -19,7 +19,7 @@ from ..data import Splits, binarize_levels, byte_levels, presented
 from ..data.values import summarize
 from ..errors import ResourceError, TrainingDiverged
 from ..model import Model
-from ..models import VAE
+from ..models import VAE, build_network
 from ..objectives import warmup_beta
 from ..progress import progress_bar
 from ..run import Run
@@ -66,9 +66,22 @@ class Trainer:
         if not self.group.main:
             self.log = lambda msg: None
         torch.manual_seed(config.train.seed)  # weight initialisation
-        self.network = VAE(config.model).to(self.device)  # before any write: a config it cannot build writes nothing
+        # before any write: a config it cannot build (or that is too large) writes nothing
+        self.network = build_network(config.model).to(self.device)
         self.creates_run_dir = self.group.main and out is not None and not resume and not Path(out).exists()
         self.run = self._prepare_run(out, resume)
+        try:
+            self._set_up(data, resume)
+        except BaseException:  # nothing half-made: the new folder goes, a resumed one is unlocked
+            if self.run is not None:
+                if self.creates_run_dir:
+                    self.run.discard_if_unfinished()
+                self.run.release()
+            raise
+
+    def _set_up(self, data: Splits, resume: bool) -> None:
+        """The optimiser, the data on the device and, resuming, the checkpoint's state."""
+        config = self.config
         fused = self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(parameter_groups(self.network, config.train.lr), lr=config.train.lr,
                                           fused=fused)
@@ -88,6 +101,7 @@ class Trainer:
             self.state = self.run.load_checkpoint(self.network, self.optimizer, self.generator)
             if self.group.main:  # drop metric lines of epochs the checkpoint does not hold (killed in between)
                 self.run.trim_metrics(self.state["epoch"])
+                self.run.save_config()  # only now, once the checkpoint loaded: what changed on resume is recorded
         self.step_model = self._step_model()
 
     def _prepare_run(self, out: str | Path | None, resume: bool) -> Run | None:
@@ -98,8 +112,8 @@ class Trainer:
         if self.group.main:
             try:
                 if resume:
+                    run.claim()
                     run.require_checkpoint()
-                    run.save_config()  # what may change on resume (epochs, device, precision) is recorded
                 else:
                     run = Run.create(out, self.config, self.data)
             except Exception as e:  # noqa: BLE001  any failure must reach the other processes, or they wait
@@ -298,4 +312,7 @@ def train(config: RunConfig, data: Splits, out: str | Path | None = None, *, res
         if trainer.creates_run_dir:
             trainer.run.discard_if_unfinished()  # a run that never finished an epoch leaves no folder behind
         raise
+    finally:
+        if trainer.run is not None:
+            trainer.run.release()
     return Model(network, config, trainer.run)
