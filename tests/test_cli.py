@@ -435,3 +435,12 @@ def test_nan_guard_through_the_cli(tiny_idx, tmp_path):
     assert started.startswith("p(x|z): ") and proc.returncode == 1 and "Traceback" not in proc.stderr
     assert error.startswith("vaelab train: error: loss became") and "at epoch 1, step" in error
     assert not (tmp_path / "run").exists()
+
+
+def test_progress_bars_stay_off_a_stderr_that_is_not_a_terminal(tiny_idx, tmp_path):
+    """Captured or logged, training prints its lines, not a bar's carriage-return redraws."""
+    proc = vaelab_cli("train", "--data", f"idx:{tiny_idx}", "--model", "mlp", "--latent-dim", 2, "--epochs", 1,
+                      "--out", tmp_path / "run", cwd=tmp_path)  # no --quiet
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "batch/s" not in proc.stderr, proc.stderr
+    assert "epoch 1/1  train" in proc.stderr
