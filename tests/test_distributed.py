@@ -207,8 +207,10 @@ def test_bad_input_with_several_processes_is_one_line(tiny_idx, tmp_path):
     proc = vaelab_cli(*options(tiny_idx, taken, "--nproc", 2, "--epochs", 1), cwd=tmp_path)
     assert_refused(proc, "already exists")
     assert [p.name for p in taken.iterdir()] == ["keep.txt"]
-    proc = vaelab_cli(*options(tiny_idx, tmp_path / "r", "--nproc", 0), cwd=tmp_path)
-    assert_refused(proc, "--nproc must be at least 1")
+    for bad in (0, 10**12):  # a trillion processes would be started one by one, until the machine gave out
+        proc = vaelab_cli(*options(tiny_idx, tmp_path / "r", "--nproc", bad), cwd=tmp_path)
+        assert_refused(proc, "--nproc: must lie in 1..")
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.slow

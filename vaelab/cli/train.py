@@ -7,7 +7,6 @@ import os
 from .. import presets
 from ..api import fit
 from ..run import CONFIG, Run
-from ..errors import InputError
 from ..train import distributed
 from ..train.launch import launch
 from .options import add_training_options, given_options
@@ -74,9 +73,9 @@ def launched(args: argparse.Namespace) -> int | None:
     would start them), and their exit code. None when this process is to train."""
     if args.nproc is None or distributed.requested():
         return None
-    if args.nproc < 1:
-        raise InputError(f"--nproc must be at least 1, got {args.nproc}")
-    return launch(without_nproc(args.argv), args.nproc) if args.nproc > 1 else None
+    if args.nproc == 1:
+        return None
+    return launch(without_nproc(args.argv), args.nproc)
 
 
 def train_here(args: argparse.Namespace, **options):

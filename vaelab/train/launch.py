@@ -35,10 +35,16 @@ def threads_per_process(nproc: int) -> int:
     return max(1, cores // nproc)
 
 
+def max_processes() -> int:
+    """The most processes one machine runs: 4 per core (more only wait for one another), at least 8."""
+    return max(8, 4 * (os.cpu_count() or 1))
+
+
 def launch(argv: list[str], nproc: int) -> int:
     """Run `python -m vaelab *argv` in nproc processes; return the first failure's exit code, else 0."""
-    if nproc < 1:
-        raise InputError(f"must be at least 1, got {nproc}", "nproc")
+    if not 1 <= nproc <= max_processes():
+        raise InputError(f"must lie in 1..{max_processes()} on this machine ({os.cpu_count()} cores), got {nproc}",
+                         "nproc")
     base = dict(os.environ, WORLD_SIZE=str(nproc), LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1",
                 MASTER_PORT=str(free_port()), OMP_NUM_THREADS=str(threads_per_process(nproc)))
     children: list[subprocess.Popen] = []
