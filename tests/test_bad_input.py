@@ -99,3 +99,28 @@ def test_usage_errors_are_one_line_too(capsys, args, fragment):
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert err.splitlines() == [err.strip()] and err.startswith(fragment) and "--help)" in err, err
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["evaluate", "{run}", "--iwae-k", "1000000000000"], "--iwae-k: importance samples must lie in 1..100,000"),
+    (["inpaint", "{run}", "--mask", "left", "--steps", "1000000000000"], "--steps: inpainting takes 1..10,000 steps"),
+    (["train", "--data", "idx:{idx}", "--nproc", "1000000000000", "--out", "{tmp}/r"], "--nproc: must lie in 1.."),
+], ids=["iwae-k", "inpaint-steps", "nproc"])
+def test_counts_that_would_run_for_days_are_refused(tiny_run, tiny_idx, tmp_path, capsys, args, fragment):
+    """Found by feeding every numeric flag of every command -1, 0, nan, inf and 10^12."""
+    args = [a.format(run=tiny_run, idx=tiny_idx, tmp=tmp_path) for a in args]
+    assert fragment in refused(capsys, *args)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_anomaly_and_molecule_counts_are_bounded(mol_run, tmp_path):  # noqa: F811
+    import vaelab
+    from vaelab.apps.anomaly import anomaly_scores
+    from vaelab.errors import InputError
+    from vaelab.mol.optimize import optimize_property
+
+    model = vaelab.load(mol_run)
+    with pytest.raises(InputError, match="must be at most 10,000"):
+        optimize_property(model, ["CCO"] * 10, "qed", seeds=2, steps=10**12)
+    with pytest.raises(InputError, match="posterior samples must lie in 1..10,000"):
+        anomaly_scores(model, None, "elbo", samples=10**12)

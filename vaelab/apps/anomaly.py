@@ -17,10 +17,20 @@ from torch import Tensor
 
 from ..config import IN_MEMORY
 from ..errors import InputError, ResourceError
-from ..metrics.likelihood import importance_terms
+from ..metrics.likelihood import MAX_IWAE_K, importance_terms
 from ..progress import progress_bar
 
 STATISTICS = ("recon", "elbo", "iwae")
+
+
+MAX_SAMPLES = 10_000  # posterior draws per score: a thousand times the default
+
+
+def _check_samples(samples: int, iwae_k: int) -> None:
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise InputError(f"the number of posterior samples must lie in 1..{MAX_SAMPLES:,}, got {samples}", "samples")
+    if not 1 <= iwae_k <= MAX_IWAE_K:
+        raise InputError(f"importance samples must lie in 1..{MAX_IWAE_K:,}, got {iwae_k}", "iwae_k")
 
 
 @torch.no_grad()
@@ -38,8 +48,7 @@ def anomaly_scores(model, x: Tensor, statistic: str = "elbo", samples: int = 10,
     if statistic != "recon" and not stochastic:
         raise InputError(f"an autoencoder has no posterior, so no {statistic} score; use {{statistic}} recon",
                          "statistic")
-    if samples < 1 or iwae_k < 1:
-        raise InputError("the number of posterior samples must be at least 1", "samples" if samples < 1 else "iwae_k")
+    _check_samples(samples, iwae_k)
     network.eval()
     g = torch.Generator(device=model.device).manual_seed(seed)
     scores = []
@@ -107,8 +116,7 @@ def check_detector(statistic: str | None, fpr: float, samples: int, iwae_k: int,
         raise InputError(f"unknown score {statistic!r}; choose one of: {', '.join(STATISTICS)}", "statistic")
     if not 0 < fpr < 1:
         raise InputError(f"the false-positive rate must lie strictly between 0 and 1, got {fpr}", "fpr")
-    if samples < 1 or iwae_k < 1:
-        raise InputError("the number of posterior samples must be at least 1", "samples" if samples < 1 else "iwae_k")
+    _check_samples(samples, iwae_k)
     if statistic not in (None, "recon") and not stochastic:
         raise InputError(f"an autoencoder has no posterior, so no {statistic} score; use {{statistic}} recon",
                          "statistic")

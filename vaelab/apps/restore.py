@@ -25,6 +25,9 @@ METHODS = ("iterate", "optimize")
 DENOISERS = ("map", "encode")
 
 
+MAX_STEPS = 10_000  # optimisation steps or iterations: a hundred times the default
+
+
 def denoise(model, x_noisy: Tensor, method: str = "map", sigma: float | None = None, steps: int = 150,
             lr: float = 0.05, batch_size: int = 500) -> Tensor:
     """Clean images from noisy ones, two ways:
@@ -41,6 +44,8 @@ def denoise(model, x_noisy: Tensor, method: str = "map", sigma: float | None = N
     """
     if method not in DENOISERS:
         raise InputError(f"unknown denoising method {method!r}; choose one of: {', '.join(DENOISERS)}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise InputError(f"denoising takes 1..{MAX_STEPS:,} steps, got {steps}", "steps")
     if method == "encode" or sigma is None:  # the MAP estimate with a known sigma needs no such pass
         with torch.no_grad():
             encoded = torch.cat([model.reconstruct(x_noisy[i:i + batch_size])
@@ -104,8 +109,8 @@ def inpaint(model, x: Tensor, known: Tensor, method: str = "optimize", steps: in
     """
     if method not in METHODS:
         raise InputError(f"unknown inpainting method {method!r}; choose one of: {', '.join(METHODS)}")
-    if steps < 1:
-        raise InputError(f"inpainting needs at least 1 step, got {steps}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise InputError(f"inpainting takes 1..{MAX_STEPS:,} steps, got {steps}", "steps")
     known = known.to(x.device).expand_as(x)
     fill = torch.full_like(x, 0.5) if start is None else start.to(x).expand_as(x)
     chunks = []
@@ -196,8 +201,8 @@ def inpainting_comparison(model, x: Tensor, train: Tensor, mask: str, methods: l
     from .corruption import make_mask
 
     check_restorable(model)
-    if steps < 1:
-        raise InputError(f"inpainting needs at least 1 step, got {steps}", "steps")
+    if not 1 <= steps <= MAX_STEPS:
+        raise InputError(f"inpainting takes 1..{MAX_STEPS:,} steps, got {steps}", "steps")
     if len(model.shape) != 3:
         raise InputError(f"inpainting needs images; this run's examples have shape {tuple(model.shape)}")
     known = make_mask(mask, tuple(model.shape), torch.Generator().manual_seed(seed), n=len(x))

@@ -46,6 +46,9 @@ def importance_terms(network, x: Tensor, k: int, generator: torch.Generator, qz,
     return -stream.value(), -log_px_sum / k
 
 
+MAX_IWAE_K = 100_000  # twenty times the K of the published figures; past it an evaluation would run for days
+
+
 @torch.no_grad()
 def evaluate(model: TrainedModel, data: Splits, split: str = "test", iwae_k: int = 1000, batch_size: int = 100,
              seed: int = 0, n: int | None = None, start: int = 0, progress: bool = False,
@@ -55,8 +58,8 @@ def evaluate(model: TrainedModel, data: Splits, split: str = "test", iwae_k: int
     >>> result = evaluate(vaelab.load("runs/demo"), splits, iwae_k=100)
     >>> result["elbo"], result["nll_iwae"]         # negative ELBO, IWAE bound on -log p(x)
     """
-    if iwae_k < 1:
-        raise InputError(f"importance samples must be at least 1, got {iwae_k}", "iwae_k")
+    if not 1 <= iwae_k <= MAX_IWAE_K:
+        raise InputError(f"importance samples must lie in 1..{MAX_IWAE_K:,}, got {iwae_k}", "iwae_k")
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}", "batch_size")
     if start < 0:

@@ -140,6 +140,9 @@ def summarise(smiles: list[str], training: set[str], name: str) -> tuple[dict, l
     return stats, ranked
 
 
+MAX_STEPS = 10_000  # gradient steps per seed: two hundred times the default
+
+
 def optimize_property(mvae: MoleculeModel, training: list[str], name: str, seeds: int = 20, steps: int = 50,
                       decode_every: int = 5, lr: float = 0.05, head_molecules: int = 10_000, seed: int = 0) -> dict:
     """Latent ascent on property `name` from `seeds` training molecules against as many prior samples;
@@ -149,6 +152,8 @@ def optimize_property(mvae: MoleculeModel, training: list[str], name: str, seeds
                          ("head_molecules", head_molecules)):
         if value < 1:
             raise InputError(f"must be at least 1, got {value}", label)
+    if steps > MAX_STEPS:
+        raise InputError(f"must be at most {MAX_STEPS:,}, got {steps}", "steps")
     if decode_every > steps:
         raise InputError(f"decoding every {decode_every} steps of {steps} would decode nothing", "decode_every")
     if not (lr > 0 and math.isfinite(lr)):
