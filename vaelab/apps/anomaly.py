@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ..config import IN_MEMORY
 from ..errors import InputError, ResourceError
-from ..metrics.likelihood import MAX_IWAE_K, importance_terms
+from ..metrics.likelihood import check_iwae_k, importance_terms
 from ..progress import progress_bar
 
 STATISTICS = ("recon", "elbo", "iwae")
@@ -29,8 +29,7 @@ MAX_SAMPLES = 10_000  # posterior draws per score: a thousand times the default
 def _check_samples(samples: int, iwae_k: int) -> None:
     if not 1 <= samples <= MAX_SAMPLES:
         raise InputError(f"the number of posterior samples must lie in 1..{MAX_SAMPLES:,}, got {samples}", "samples")
-    if not 1 <= iwae_k <= MAX_IWAE_K:
-        raise InputError(f"importance samples must lie in 1..{MAX_IWAE_K:,}, got {iwae_k}", "iwae_k")
+    check_iwae_k(iwae_k)
 
 
 @torch.no_grad()

@@ -49,6 +49,12 @@ def importance_terms(network, x: Tensor, k: int, generator: torch.Generator, qz,
 MAX_IWAE_K = 100_000  # twenty times the K of the published figures; past it an evaluation would run for days
 
 
+def check_iwae_k(iwae_k: int) -> None:
+    """Refuse an importance-sample count outside 1..MAX_IWAE_K (every IWAE figure vaelab computes)."""
+    if not 1 <= iwae_k <= MAX_IWAE_K:
+        raise InputError(f"importance samples must lie in 1..{MAX_IWAE_K:,}, got {iwae_k}", "iwae_k")
+
+
 @torch.no_grad()
 def evaluate(model: TrainedModel, data: Splits, split: str = "test", iwae_k: int = 1000, batch_size: int = 100,
              seed: int = 0, n: int | None = None, start: int = 0, progress: bool = False,
@@ -58,8 +64,7 @@ def evaluate(model: TrainedModel, data: Splits, split: str = "test", iwae_k: int
     >>> result = evaluate(vaelab.load("runs/demo"), splits, iwae_k=100)
     >>> result["elbo"], result["nll_iwae"]         # negative ELBO, IWAE bound on -log p(x)
     """
-    if not 1 <= iwae_k <= MAX_IWAE_K:
-        raise InputError(f"importance samples must lie in 1..{MAX_IWAE_K:,}, got {iwae_k}", "iwae_k")
+    check_iwae_k(iwae_k)
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}", "batch_size")
     if start < 0:
