@@ -12,6 +12,12 @@ compares bit for bit. A deliberate change of a computation re-records with
     python tests/golden_cases.py --record [CASE ...]
 
 and says so in its commit message.
+
+The same code gives other last bits on another CPU (PyTorch's and MKL's kernels pick their vector
+width from the CPU: an AVX-512 machine sums in other orders than the one first recorded on). So
+a CPU whose results differ has its own recordings, made from the same commit, in
+tests/golden/CAPABILITY/ (`--record --platform`), and a result must equal one recording bit for
+bit: a changed computation matches none.
 """
 from __future__ import annotations
 
@@ -119,13 +125,27 @@ def main(argv: list[str]) -> None:
 
     names = [a for a in argv if not a.startswith("-")] or list(CASES)
     if "--record" not in argv:
-        raise SystemExit(f"usage: python {Path(__file__).name} --record [CASE ...]; cases: {', '.join(CASES)}")
-    GOLDEN.mkdir(exist_ok=True)
+        raise SystemExit(f"usage: python {Path(__file__).name} --record [--platform] [CASE ...]; "
+                         f"cases: {', '.join(CASES)}")
+    folder = GOLDEN / platform() if "--platform" in argv else GOLDEN
+    folder.mkdir(exist_ok=True)
     for name in names:
         with tempfile.TemporaryDirectory() as tmp, tiny_torch():
             record = observe(name, Path(tmp) / name)
-        (GOLDEN / f"{name}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-        print(f"recorded {name}")
+        (folder / f"{name}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        print(f"recorded {name} in {folder}")
+
+
+def platform() -> str:
+    """The CPU's vector capability as PyTorch uses it ("avx512", "avx2", ...): what moves the last bits."""
+    return torch.backends.cpu.get_cpu_capability().lower()
+
+
+def recordings(name: str) -> list[tuple[str, dict]]:
+    """(where, recording) of a case: this CPU's own first, then the first one, then other CPUs'."""
+    paths = [GOLDEN / platform() / f"{name}.json", GOLDEN / f"{name}.json", *sorted(GOLDEN.glob(f"*/{name}.json"))]
+    unique = list(dict.fromkeys(p for p in paths if p.is_file()))
+    return [(str(p.relative_to(GOLDEN)), json.loads(p.read_text())) for p in unique]
 
 
 if __name__ == "__main__":

@@ -124,3 +124,22 @@ def test_anomaly_and_molecule_counts_are_bounded(mol_run, tmp_path):  # noqa: F8
         optimize_property(model, ["CCO"] * 10, "qed", seeds=2, steps=10**12)
     with pytest.raises(InputError, match="posterior samples must lie in 1..10,000"):
         anomaly_scores(model, None, "elbo", samples=10**12)
+
+
+@pytest.mark.parametrize("args", [
+    ["sample", "{run}", "-n", "2"], ["reconstruct", "{run}", "-n", "2"], ["traverse", "{run}", "--steps", "3"],
+    ["interpolate", "{run}", "--from", "0", "--to", "1", "--steps", "3"], ["map", "{run}"],
+    ["encode", "{run}"], ["neighbors", "{run}", "--query", "0"],
+    ["denoise", "{run}", "--noise", "gaussian:0.3", "-n", "2", "--measure", "2"],
+    ["inpaint", "{run}", "--mask", "bottom", "--steps", "2", "-n", "2", "--measure", "2"], ["evaluate", "{run}", "--iwae-k", "2"],
+], ids=lambda args: args[0])
+def test_an_existing_out_is_refused_unless_forced(tiny_run, tmp_path, capsys, args):
+    """One policy for every command: a named --out that exists is kept, unless --force replaces it."""
+    out = tmp_path / "taken"
+    out.write_bytes(b"keep me")
+    args = [a.format(run=tiny_run) for a in args]
+    line = refused(capsys, *args, "--out", out)
+    assert f"--out: {out} already exists; add --force to replace it" in line
+    assert out.read_bytes() == b"keep me"
+    assert main([*args, "--out", str(out), "--force"]) == 0
+    assert out.read_bytes() != b"keep me"

@@ -1,5 +1,6 @@
 """bench.disentangle_sweep end to end on a tiny dSprites subset: the network each --net trains, the
-beta-1 run shared by both models, and finished runs reused rather than retrained."""
+beta-1 run shared by both models, finished runs reused rather than retrained, and the
+disentanglement_lib columns (DCI from boosted trees, or with --dci-model forest the earlier forest)."""
 import json
 import sys
 from pathlib import Path
@@ -28,15 +29,20 @@ def test_conv_sweep_trains_locatellos_network_and_reuses_finished_runs(tmp_path)
     assert config["train"]["batch_size"] == 64 and config["train"]["lr"] == 5e-4
     for r in first["rows"]:
         assert 0 <= r["MIG"] <= 1 and 0 <= r["FactorVAE"] <= 1 and r["recon"] > 0
+        for column in ("BetaVAE", "SAP", "modular.", "explicit.", "IRS", "DCI dis."):  # the disentanglement_lib set
+            assert 0 <= r[column] <= 1, column
+        assert r["dci_model"] == "gbt" and len(r["sap_per_factor"]) == 5
     assert json.loads((tmp_path / "sweep.json").read_text())["net"] == "conv"
 
     weights = sorted((tmp_path / "runs").glob("*/model.safetensors"))
     assert len(weights) == 3  # vae-beta-1, vae-beta-4, tcvae-beta-4
     written = [w.stat().st_mtime_ns for w in weights]
-    again = sweep(tmp_path)  # every run is finished: measured again, not retrained
+    again = sweep(tmp_path, "--dci-model", "forest")  # every run is finished: measured again, not retrained
     assert [w.stat().st_mtime_ns for w in weights] == written
+    assert again["dci_model"] == "forest"  # the random-forest DCI of the earlier tables; nothing else moves
     for before, after in zip(first["rows"], again["rows"]):
         assert after["MIG"] == before["MIG"] and after["recon"] == before["recon"]
+        assert after["SAP"] == before["SAP"] and after["IRS"] == before["IRS"]
 
 
 def test_mlp_net_takes_chens_widths_and_its_own_defaults(tmp_path):

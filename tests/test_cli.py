@@ -164,10 +164,13 @@ def _all_smoke_tests() -> dict:
     from test_factors import smoke_disentangle, smoke_udr
     from test_latent_cli import LATENT_SMOKE
     from test_mol_cli import smoke_mol
+    from test_bitsback import COMPRESS_SMOKE
+    from test_report import REPORT_SMOKE
     from test_serve import smoke_serve
 
     return {**SMOKE, **LATENT_SMOKE, **APP_SMOKE, "anomaly": smoke_anomaly, "disentangle": smoke_disentangle,
-            "udr": smoke_udr, "mol": smoke_mol, "serve": smoke_serve, "export": smoke_export}
+            "udr": smoke_udr, "mol": smoke_mol, "serve": smoke_serve, "export": smoke_export, **REPORT_SMOKE,
+            **COMPRESS_SMOKE}
 
 
 def test_every_command_has_a_smoke_test():

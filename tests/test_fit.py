@@ -124,7 +124,7 @@ def test_resume_accepts_the_training_command_repeated(tiny_idx, tmp_path):
     assert main([*command, "--resume", "--epochs", "3"]) == 0
     assert [r["epoch"] for r in vaelab.Run.open(run).metrics()] == [1, 2, 3]
     proc = vaelab_cli(*command, "--resume", "--epochs", "4", "--lr", "0.1", "--seed", "5", cwd=tmp_path)
-    assert_refused(proc, "these differ: --lr 0.1 (the run has 0.01); --seed 5 (the run has 0)")
+    assert_refused(proc, "these differ: --seed 5 (the run has 0)")  # --lr may change: the course
 
 
 def test_load_gives_a_molecule_model_for_a_molecule_run(tmp_path):

@@ -39,7 +39,8 @@ def smoke_interpolate(tiny_run, tiny_idx, tmp_path, capsys):
         np.testing.assert_allclose(tile(pixels, 0, i + 1), as_pixels(frames[i]), atol=1)
     image = tmp_path / "a.png"  # an image file works as an endpoint too
     Image.fromarray(as_pixels(x[3])).save(image)
-    assert main(["interpolate", str(tiny_run), "--from", str(image), "--to", "7", "--slerp", "--out", str(out)]) == 0
+    assert main(["interpolate", str(tiny_run), "--from", str(image), "--to", "7", "--slerp", "--out", str(out),
+                 "--force"]) == 0
     assert "spherical path a.png -> test #7" in capsys.readouterr().out
 
 
@@ -62,7 +63,7 @@ def smoke_attribute(tiny_run, tiny_idx, tmp_path, capsys):
     inks = [float(v) for v in re.findall(r"^\s+-?\d\.\d\d\s+(\d\.\d{4})", text, re.M)]
     assert len(inks) == 5
     assert "rises monotonically with alpha over 5 values: " + ("yes" if inks == sorted(inks) else "NO") in text
-    assert main(["attribute", str(tiny_run), "--attribute", "label:1", "--out", str(out)]) == 0
+    assert main(["attribute", str(tiny_run), "--attribute", "label:1", "--out", str(out), "--force"]) == 0
     assert "label:1" in capsys.readouterr().out
 
 
@@ -140,7 +141,7 @@ def test_conditional_run_samples_the_requested_label(tiny_idx, tmp_path, capsys)
     pixels = np.asarray(Image.open(out))
     for i in range(6):
         np.testing.assert_allclose(tile(pixels, *divmod(i, 3)), as_pixels(expected[i]), atol=1)
-    assert main(["sample", str(run), "-n", "6", "--out", str(out)]) == 0
+    assert main(["sample", str(run), "-n", "6", "--out", str(out), "--force"]) == 0
     assert "one column per class" in capsys.readouterr().out
     proc = vaelab_cli("sample", run, "--label", "5", "--out", tmp_path / "bad.png", cwd=tmp_path)
     assert_refused(proc, "vaelab sample: error: --label: labels must lie in 0..2")

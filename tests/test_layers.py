@@ -8,8 +8,8 @@ Layers, lowest first (a module may import from its own layer or a lower one, nev
     run        run (Run, the owner of a run folder), checkpoint (its resumable checkpoint's format),
                model (Model, the user-facing object)
     train      train
-    tools      metrics, latent, apps
-    domains    mol, export, serve
+    tools      metrics, latent, apps, track
+    domains    mol, export, serve, report, bitsback
     interface  api (vaelab.fit, vaelab.load), cli, the package itself and __main__
 
 Every import statement is read from the source, at module level and inside functions alike,
@@ -32,8 +32,8 @@ LAYERS = [
     ("parts", ["data", "nets", "models", "viz"]),
     ("run", ["checkpoint", "run", "model"]),
     ("train", ["train"]),
-    ("tools", ["metrics", "latent", "apps"]),
-    ("domains", ["mol", "export", "serve"]),
+    ("tools", ["metrics", "latent", "apps", "track"]),
+    ("domains", ["mol", "export", "serve", "report", "bitsback"]),
     ("interface", ["api", "cli", "__init__", "__main__"]),
 ]
 LAYER_OF = {top: rank for rank, (_, tops) in enumerate(LAYERS) for top in tops}

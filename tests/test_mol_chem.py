@@ -86,8 +86,18 @@ def test_internal_diversity_matches_the_definition():
 
     fps = morgan_fingerprints(DIVERSE)
     sims = np.array([[DataStructs.TanimotoSimilarity(a, b) for b in fps] for a in fps])
-    for p in (1, 2):
-        assert internal_diversity(DIVERSE, p=p) == pytest.approx(1 - np.mean(sims ** p) ** (1 / p))
+    for p in (1, 2):  # MOSES's code: the p-th root per molecule, then the mean (the paper's formula for p = 1)
+        assert internal_diversity(DIVERSE, p=p) == pytest.approx(1 - np.mean(np.mean(sims ** p, axis=1) ** (1 / p)))
+    assert internal_diversity(DIVERSE) == pytest.approx(1 - np.mean(sims))
+
+
+def test_internal_diversity_counts_every_valid_molecule_repeats_included():
+    from rdkit import DataStructs
+
+    fps = morgan_fingerprints(["CCO", "c1ccccc1"])
+    t = DataStructs.TanimotoSimilarity(fps[0], fps[1])
+    # CCO twice and benzene once: 9 ordered pairs, 5 of them of the same molecule (similarity 1)
+    assert internal_diversity(["CCO", "OCC", "c1ccccc1", "C(C"]) == pytest.approx(1 - (5 + 4 * t) / 9)
 
 
 def test_internal_diversity_refuses_nothing_valid_and_bad_p():
@@ -108,7 +118,9 @@ def test_generation_metrics_exact_values():
     assert "unique@3_n" not in m and "unique@6_n" not in m
     assert m["unique@100"] == pytest.approx(4 / 6) and m["unique@100_n"] == 6
     assert m["novelty"] == pytest.approx(2 / 4)  # CCN and CCCC are new
-    assert m["int_div"] == pytest.approx(internal_diversity(["CCO", "c1ccccc1", "CCN", "CCCC"]))
+    # IntDiv over every valid molecule, repeats included, as MOSES computes it
+    assert m["int_div"] == pytest.approx(internal_diversity(["CCO", "CCO", "c1ccccc1", "c1ccccc1", "CCN", "CCCC"]))
+    assert m["int_div"] != pytest.approx(internal_diversity(["CCO", "c1ccccc1", "CCN", "CCCC"]))
     assert m["n"] == 8
 
 

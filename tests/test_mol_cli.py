@@ -39,11 +39,11 @@ def smoke_mol(tiny_run, tiny_idx, tmp_path, capsys):
 
     assert main(["mol", "evaluate", str(run), "-n", "50", "--reconstruct", "10", "--iwae-k", "2", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    for key in ("validity", "unique@1000", "unique@10000", "novelty", "int_div", "reconstruction_accuracy",
+    for key in ("valid", "unique@1000", "unique@10000", "Novelty", "IntDiv", "reconstruction_accuracy",
                 "kl", "active_units", "elbo", "nll_iwae"):
         assert key in r, key
     # 200 molecules: the last 20 are the test split, min(--val-size 20, 10% of 180) = 18 validation
-    assert 0 <= r["validity"] <= 1 and r["n"] == 50 and r["training_molecules"] == 200 - 20 - 18
+    assert 0 <= r["valid"] <= 1 and r["n"] == 50 and r["training_molecules"] == 200 - 20 - 18
 
     assert main(["mol", "interpolate", str(run), "--from", "CCO", "--to", "c1ccccc1O", "--steps", "4"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 4
@@ -159,5 +159,50 @@ def test_mol_train_resumes_a_run_with_more_epochs(tmp_path):
     epochs = [json.loads(ln)["epoch"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
     proc = vaelab_cli("mol", "train", "--resume", "--latent-dim", "8", "--out", run, cwd=tmp_path)
-    assert_refused(proc, "only --epochs, --device, --precision, --compile may change",
+    assert_refused(proc, "only --epochs, --device, --precision, --compile, --lr, --grad-clip, --kl-warmup may change",
                    "these differ: --latent-dim 8 (the run has 4)")
+
+
+MOSES_TABLE_KEYS = ["valid", "unique@1000", "unique@10000", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test",
+                    "IntDiv", "IntDiv2", "Filters", "logP", "SA", "QED", "weight", "Novelty"]
+
+
+def test_mol_evaluate_reports_the_moses_table_under_mosess_names(mol_run, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("fcd_torch")
+    monkeypatch.setenv("VAELAB_CACHE", str(tmp_path / "cache"))
+    samples = tmp_path / "samples.smi"
+    # the run's test split is the last 20 of the 200 molecules: 10 of them, 10 training molecules, one invalid
+    lines = MOLECULES_FILE.read_text().splitlines()[1:]
+    samples.write_text("\n".join(lines[-10:] + lines[:10] + ["C1CC"]) + "\n")
+    assert main(["mol", "evaluate", str(mol_run), "--samples", str(samples), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert [k for k in r if k in MOSES_TABLE_KEYS] == MOSES_TABLE_KEYS  # a file run: no scaffold test set
+    assert "FCD/TestSF" not in r and r["novelty_against"] == "training split"
+    assert r["valid"] == pytest.approx(20 / 21) and r["Novelty"] == pytest.approx(0.5)  # the 10 test molecules
+    assert 0.5 < r["SNN/Test"] <= 1 and r["Filters"] == 1.0 and r["FCD/Test"] > 0
+    assert (tmp_path / "cache" / "mol-metrics").is_dir()  # the test split's statistics, cached
+
+
+def test_mol_evaluate_without_the_extra_prints_todays_metrics_and_what_to_install(mol_run, tmp_path, monkeypatch,
+                                                                                 capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "fcd_torch", None)  # as if the mol-metrics extra were not installed
+    samples = tmp_path / "samples.smi"
+    samples.write_text("CCO\nc1ccccc1\nCCN\n")
+    assert main(["mol", "evaluate", str(mol_run), "--samples", str(samples)]) == 0
+    out, err = capsys.readouterr()
+    assert "valid" in out and "IntDiv" in out and "Novelty" in out and "FCD" not in out
+    line = [ln for ln in err.splitlines() if "mol-metrics" in ln]
+    assert len(line) == 1 and "pip install 'vaelab[mol-metrics]'" in line[0] and "FCD" in line[0]
+
+
+def test_mol_evaluate_refuses_a_sample_without_a_valid_molecule(mol_run, tmp_path):
+    samples = tmp_path / "bad.smi"
+    samples.write_text("C1CC\nXx\n")
+    assert_refused(vaelab_cli("mol", "evaluate", mol_run, "--samples", samples, cwd=tmp_path),
+                   "vaelab mol evaluate: error: none of the 2 SMILES of --samples is a valid molecule")
+    assert_refused(vaelab_cli("mol", "evaluate", mol_run, "--samples", tmp_path / "none.smi", cwd=tmp_path),
+                   "no such SMILES file")
+    assert_refused(vaelab_cli("mol", "evaluate", mol_run, "--reference-size", "0", cwd=tmp_path),
+                   "--reference-size: must be at least 1, got 0")

@@ -5,6 +5,10 @@ conditional MLP on MNIST digits 1 and 8, an anomaly run on a CSV table (standard
 anomaly.json) and a GRU on SMILES (vocab.json); their data paths are relative to the repository
 root. expected.json holds what that code printed for them: the evaluation of each folder and the
 metrics line of one more epoch after `--resume`. Both must stay the same.
+
+On a CPU whose kernels round differently (AVX-512 here), the same code gives other last bits:
+expected-CAPABILITY.json holds what bdebd5d gave there, and a result must equal one of the two
+exactly (as the golden runs do: tests/golden_cases.py).
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from vaelab.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "data" / "runs-v1"
-EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
+EXPECTED = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("expected*.json"))]  # each recording
 TIMINGS = ("seconds", "images_per_s")
 # name -> (the training command that wrote it, the epochs it resumes to)
 RESUME = {"mnist-cvae": (["train"], 2), "table-anomaly": (["train"], 3), "molecules": (["mol", "train"], 2)}
@@ -37,7 +41,7 @@ def test_a_version_1_folder_evaluates_as_it_did(name, tmp_path, at_root):
         assert main(["evaluate", str(FIXTURES / name), "--iwae-k", "5", "--limit", "40", "--quiet",
                      "--out", str(out)]) == 0
     got = {k: v for k, v in json.loads(out.read_text()).items() if k not in ("seconds", "run")}
-    assert got == EXPECTED[name]["evaluation"]
+    assert any(got == expected[name]["evaluation"] for expected in EXPECTED), (got, EXPECTED[0][name]["evaluation"])
 
 
 @pytest.mark.parametrize("name", sorted(RESUME))
@@ -48,7 +52,8 @@ def test_a_version_1_folder_resumes_to_the_same_next_epoch(name, tmp_path, at_ro
     with tiny_torch():
         assert main([*command, "--resume", "--out", str(run), "--epochs", str(epochs), "--quiet"]) == 0
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    assert {k: v for k, v in last.items() if k not in TIMINGS} == EXPECTED[name]["resumed_epoch"]
+    got = {k: v for k, v in last.items() if k not in TIMINGS}
+    assert any(got == expected[name]["resumed_epoch"] for expected in EXPECTED), (got, EXPECTED[0][name]["resumed_epoch"])
 
 
 def test_a_version_1_anomaly_run_scores_with_its_threshold(tmp_path, at_root, capsys):

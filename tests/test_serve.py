@@ -27,14 +27,14 @@ from PIL import Image
 
 import vaelab
 from vaelab.cli import main, parser
-from vaelab.cli.serve import LOOPBACK_NAMES, is_loopback
 from vaelab.data.folder import read_image
-from vaelab.errors import VaelabError
+from vaelab.errors import InputError, VaelabError
 from vaelab.latent.attributes import apply_vector, attribute_vector, measure, quartile_masks
 from vaelab.latent.maps import project_2d
 from vaelab.latent.paths import interpolate
 from vaelab.latent.traverse import dimension_order, latent_statistics
 from vaelab.serve import create_app
+from vaelab.serve.access import ANY_ADDRESS, LOOPBACK_NAMES, access_for, allowed_hosts, is_loopback
 from vaelab.serve.app import MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 
 from conftest import TINY_CLASSES, TINY_TEST, TINY_TRAIN_ARGS, as_values, tiny_torch
@@ -325,7 +325,10 @@ def test_the_server_binds_loopback_unless_told_otherwise(tiny_run, capsys):
     # on loopback, other Host headers are refused: a web page elsewhere cannot reach it by DNS rebinding
     client = TestClient(create_app(tiny_run, allowed_hosts=LOOPBACK_NAMES), base_url="http://127.0.0.1:8000")
     assert client.get("/api/info").status_code == 200
-    assert client.get("/api/info", headers={"host": "attacker.example:8000"}).status_code == 400
+    for host in ("localhost:8000", "[::1]:8000", "127.0.0.2", "LOCALHOST."):
+        assert client.get("/api/info", headers={"host": host}).status_code == 200, host
+    for host in ("attacker.example:8000", "192.168.1.2:8000", "localhost.attacker.example", "", "[::1"):
+        refused(client.get("/api/info", headers={"host": host}), 400, "this server does not answer to Host")
 
 
 def test_runs_that_are_not_images_are_refused(tmp_path, capsys):
@@ -399,3 +402,137 @@ def test_an_unknown_attribute_is_not_echoed_whole(served):
     client, _, _ = served
     r = client.post("/api/attribute", json={"z": [0.0, 0.0], "attribute": "x" * 1_000_000, "alpha": 1.0})
     assert r.status_code == 422 and len(r.content) < 2000, len(r.content)
+
+
+def test_refusals_quote_only_an_excerpt_of_the_request(served):
+    client, _, _ = served
+    detail = refused(client.post("/api/decode", json={"z": [0, 0], "format": "x" * 100_000}), 422, "format: ")
+    assert "(got 'xxxx" in detail and "(100,000 characters)" in detail and len(detail) < 300
+    detail = refused(client.post("/api/decode", json={"z": ["a"] * 65_536}), 422, "z.0: ")
+    assert detail.endswith("and 65533 more") and len(detail) < 600  # three errors, not 65,536
+    refused(client.post("/api/decode", json={"z": [0, 0], "label": True}), 422, "label: ")  # true is not 1
+    refused(client.post("/api/sample", json={"n": "2"}), 422, "n: ")  # nor "2" 2
+    refused(client.get("/static/" + "x" * 5000), 404, "... (5,000 characters)")
+    refused(client.put("/api/decode"), 405, "Method Not Allowed")
+
+
+def test_a_bug_is_a_json_500_without_a_traceback(served, monkeypatch):
+    client, _, _ = served
+    model = client.app.state.explorer.model
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals /home/someone/model.py")
+
+    monkeypatch.setattr(model, "decode", broken)
+    quiet = TestClient(client.app, raise_server_exceptions=False)
+    r = quiet.post("/api/decode", json={"z": [0, 0]})
+    assert r.status_code == 500 and r.headers["content-type"].startswith("application/json")
+    assert r.json() == {"detail": "internal error (RuntimeError); the server's log has the details"}
+
+
+def test_a_conditional_runs_schema_names_its_classes_and_sizes(served_conditional):
+    client, model, _ = served_conditional
+    bodies = client.get("/openapi.json").json()["components"]["schemas"]
+    assert bodies["DecodeRequest"]["properties"]["label"]["maximum"] == model.num_classes - 1
+    decode = bodies["DecodeRequest"]
+    assert "label" in decode["required"] and decode["properties"]["z"]["maxItems"] == 3
+    assert bodies["Refusal"]["required"] == ["detail"] and "HTTPValidationError" not in bodies
+    refused(client.post("/api/sample", json={"label": 3}), 422, "labels must lie in 0..2, got 3")
+
+
+# --- who may send requests: the Host header and the access token -------------------------------------------
+TOKEN = "test-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def guarded(tiny_run):
+    """The explorer as `vaelab serve --host 0.0.0.0 --token TOKEN --allow-host *.lab.example` makes it."""
+    hosts, token = access_for("0.0.0.0", TOKEN, ["*.lab.example"])
+    with tiny_torch():
+        return create_app(tiny_run, allowed_hosts=hosts, token=token)
+
+
+def test_off_loopback_every_request_needs_the_token(guarded):
+    client = TestClient(guarded, base_url="http://192.168.1.2:8000")
+    for path in ("/", "/api/info", "/static/app.js", "/docs", "/openapi.json"):
+        refused(client.get(path), 403, "needs its access token")
+    refused(client.get("/api/info", params={"token": "wrong-token-000"}), 403, "needs its access token")
+    refused(client.get("/api/info", headers={"authorization": "Bearer " + TOKEN[:-1]}), 403, "access token")
+    refused(client.post("/api/decode", json={"z": [0, 0]}), 403, "access token")  # before the body is read
+    assert client.get("/api/info", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert "set-cookie" not in client.get("/api/info", headers={"authorization": f"Bearer {TOKEN}"}).headers
+
+    # the printed URL: the page opened with ?token= sets a cookie, and its own requests carry it from then on
+    page = client.get("/", params={"token": TOKEN})
+    assert page.status_code == 200 and "vaelab explorer" in page.text
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith("vaelab-token-8000=" + TOKEN) and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert client.get("/api/info").status_code == 200 and client.post("/api/decode", json={"z": [0, 0]}).content
+    assert "set-cookie" not in client.get("/api/info", params={"token": TOKEN}).headers  # already set
+    client.cookies.set("vaelab-token-8000", "stale-token-00")
+    refused(client.get("/api/info"), 403, "access token")
+    schema = client.get("/openapi.json", headers={"authorization": f"Bearer {TOKEN}"}).json()
+    assert schema["security"] == [{"token": []}] and "403" in schema["paths"]["/api/decode"]["post"]["responses"]
+
+
+def test_the_page_opened_from_the_printed_url_keeps_working_in_a_browser(guarded):
+    """The page's own requests (relative fetches, /docs's schema) carry the token in the cookie."""
+    from test_serve_browser import browser_page, only_local, open_explorer, require_chromium, serving, settled
+
+    require_chromium()
+    with serving(guarded) as url, browser_page() as page:
+        assert page.goto(url).status == 403  # the bare URL: refused
+        open_explorer(page, f"{url}?token={TOKEN}")  # the printed one: loads, decodes, draws the map
+        page.click("#sample-btn")
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('prior sample')")
+        settled(page)
+        page.goto(url + "docs")
+        page.wait_for_selector(".opblock-summary-path")
+        assert only_local(page.requested, url) == []
+        assert [e for e in page.errors if "403" not in e] == []  # the bare URL's refusal is the only error
+
+
+def test_off_loopback_only_this_machines_names_and_addresses_are_answered(guarded):
+    bearer = {"authorization": f"Bearer {TOKEN}"}
+    client = TestClient(guarded)
+    for host in (socket.gethostname(), "10.1.2.3:8000", "[fe80::1]:8000", "localhost", "explorer.lab.example"):
+        assert client.get("/api/info", headers={**bearer, "host": host}).status_code == 200, host
+    for host in ("attacker.example", "lab.example.attacker.example", "testserver"):
+        refused(client.get("/api/info", headers={**bearer, "host": host}), 400, "does not answer to Host")
+
+
+def test_the_access_settings_of_vaelab_serve():
+    args = parser().parse_args(["serve", "RUN", "--host", "0.0.0.0", "--token", TOKEN, "--allow-host", "a.example",
+                                "--allow-host", "10.0.0.0/8"])
+    assert (args.host, args.token, args.allow_host) == ("0.0.0.0", TOKEN, ["a.example", "10.0.0.0/8"])
+    hosts, token = access_for("0.0.0.0")
+    assert len(token) >= 32 and token != access_for("0.0.0.0")[1]  # a fresh one each start
+    assert socket.gethostname() in hosts and set(ANY_ADDRESS) <= set(hosts)
+    assert access_for("192.168.1.2")[0][-1] == "192.168.1.2"  # bound to one address: that one, not any
+    assert access_for("127.0.0.1") == (LOOPBACK_NAMES, None)  # loopback: as before, no token unless given
+    assert access_for("::1", TOKEN) == (LOOPBACK_NAMES, TOKEN)
+    assert allowed_hosts("localhost", ["x.example"]) == [*LOOPBACK_NAMES, "x.example"]
+    with pytest.raises(InputError, match="token: the token must have at least 8 characters"):
+        access_for("0.0.0.0", "short")
+    with pytest.raises(InputError, match="token:"):
+        access_for("0.0.0.0", "has spaces and ; semicolons")
+    with pytest.raises(InputError, match="allow_host: 'a b' is not a host name"):
+        access_for("0.0.0.0", None, ["a b"])
+
+
+def test_vaelab_serve_off_loopback_prints_a_url_with_a_fresh_token(tiny_run, monkeypatch, capsys):
+    """The command with --host 0.0.0.0, bound to loopback instead (no test listens on every address)."""
+    import uvicorn
+
+    import vaelab.cli.serve as command
+
+    real_bind, served_apps = command.bind, []
+    monkeypatch.setattr(command, "bind", lambda host, port: real_bind("127.0.0.1", 0))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: served_apps.append(self.config.app))
+    assert main(["serve", str(tiny_run), "--host", "0.0.0.0", "--port", "0"]) == 0
+    out = capsys.readouterr().out
+    token = re.search(r"http://127\.0\.0\.1:\d+/\?token=([\w-]+) ", out).group(1)
+    assert out.count(token) == 1 and "requests need the token" in out
+    client = TestClient(served_apps[0], base_url="http://127.0.0.1:8000")
+    refused(client.get("/api/info"), 403, "access token")
+    assert client.get("/api/info", params={"token": token}).status_code == 200

@@ -14,7 +14,9 @@ that cannot be used) or `TrainingDiverged`.
 from .errors import InputError, ResourceError, TrainingDiverged, VaelabError
 from .version import __version__
 
-_LAZY = {"fit": "api", "load": "api", "Run": "run", "Model": "model", "MoleculeModel": "mol.model"}
+_LAZY = {"fit": "api", "load": "api", "Run": "run", "Model": "model", "MoleculeModel": "mol.model",
+         "Callback": "train.callbacks", "TrainingView": "train.callbacks", "compress": "bitsback",
+         "decompress": "bitsback"}
 
 
 def __getattr__(name: str):
@@ -28,5 +30,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'vaelab' has no attribute {name!r}")
 
 
-__all__ = ["fit", "load", "Run", "Model", "MoleculeModel", "VaelabError", "InputError", "ResourceError",
-           "TrainingDiverged", "__version__"]
+__all__ = ["fit", "load", "Run", "Model", "MoleculeModel", "Callback", "TrainingView", "compress", "decompress",
+           "VaelabError", "InputError", "ResourceError", "TrainingDiverged", "__version__"]

@@ -20,14 +20,15 @@ from .errors import InputError
 from .model import Model
 from .mol.model import MoleculeModel
 from .data.tokens import Vocabulary
-from .run import Run
+from .run import Run, is_run_folder, unfinished
 from .train.options import build, layered, resumed
+from .train.callbacks import Callback
 from .train.trainer import train
 
 
 def fit(data: Any = None, out: str | Path | None = None, *, labels: Any = None, preset: str | None = None,
         config: RunConfig | str | Path | None = None, resume: bool = False, progress: bool = True,
-        **options: Any) -> Model | MoleculeModel:
+        callbacks: list[Callback] | tuple[Callback, ...] = (), **options: Any) -> Model | MoleculeModel:
     """Train a VAE and return it, ready to encode, decode and sample.
 
     data: a numpy array or tensor of examples, (N, C, H, W) images or (N, D) rows; a torch Dataset
@@ -38,6 +39,8 @@ def fit(data: Any = None, out: str | Path | None = None, *, labels: Any = None, 
     labels: (N,) integer labels of array data (a conditional model needs them: conditional=True).
     preset, config: start from a named preset or a saved config.json (a path or a RunConfig).
     resume: continue the run in `out` (give the same arrays again when it was trained on arrays).
+    callbacks: `vaelab.Callback`s called at the start, after each epoch and at the end, e.g.
+      `vaelab.track.TensorBoardLogger("tb")` (vaelab/train/callbacks.py says what they are given).
     options: any option of `vaelab train` by its flag's name, e.g. model="mlp", latent_dim=8, epochs=5.
 
     >>> model = vaelab.fit(np.random.rand(1000, 1, 28, 28), latent_dim=4, epochs=2, progress=False)
@@ -54,6 +57,8 @@ def fit(data: Any = None, out: str | Path | None = None, *, labels: Any = None, 
     merged = layered(given, preset, config)
     if in_memory:
         merged.pop("data", None)  # the arrays are the data, whatever a preset or config file names
+    if resume and out is not None and unfinished(out) and not is_run_folder(out):
+        resume = False  # killed before it wrote its config: the same command starts it afresh
     if resume:
         if out is None:
             raise InputError("resuming needs the run folder to continue", "out")
@@ -70,7 +75,7 @@ def fit(data: Any = None, out: str | Path | None = None, *, labels: Any = None, 
         if in_memory:
             splits = splits_from_arrays(data, labels, merged.get("val_size", option_table()["val_size"].default))
         run_config, splits = build(merged, splits)
-    model = train(run_config, splits, out, resume=resume, progress=progress)
+    model = train(run_config, splits, out, resume=resume, progress=progress, callbacks=callbacks)
     if run_config.model.reads_tokens:  # molecules speak SMILES, through the vocabulary of their data
         return MoleculeModel(model.network, model.config, Vocabulary.from_json(splits.vocabulary), model.run)
     return model

@@ -26,6 +26,8 @@ from .registry import likelihoods, regularizers
 VERSION = 3
 RESIZES = ("crop", "squash")
 MAX_IMAGE_SIZE = 4096  # pixels per side of a resized image: 16.8 megapixels  # vaelab.data.folder
+MAX_EXAMPLE_VALUES = 3 * MAX_IMAGE_SIZE**2  # values in one example: a run's shape past this cannot be real
+MAX_LAYERS = 100  # widths of a --hidden, --channels or --dense list, and --res-blocks: far past any VAE here
 BINARIZATIONS = ("dynamic", "none")
 CONTRASTS = ("none", "gcn")  # vaelab.data.contrast
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -121,6 +123,8 @@ class DataConfig:
                "{contrast} gcn takes grey levels out of [0, 1], so it cannot be binarized: set {binarize} none "
                "and a Gaussian {likelihood}")
         _check(self.keep_labels is None or len(self.keep_labels) > 0, "give at least one label to keep", "keep_labels")
+        _check(self.keep_labels is None or all(-2**63 <= c < 2**63 for c in self.keep_labels),
+               f"labels are 64-bit integers, got {excerpt(self.keep_labels)}", "keep_labels")
 
     @property
     def molecules(self) -> bool:
@@ -168,7 +172,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         check_types(self)
         _check(self.latent_dim >= 1, f"latent size must be at least 1, got {self.latent_dim}", "latent_dim")
-        _check(len(self.shape) >= 1 and all(s >= 1 for s in self.shape), f"bad example shape {self.shape}", "shape")
+        _check(len(self.shape) >= 1 and all(s >= 1 for s in self.shape) and math.prod(self.shape) <= MAX_EXAMPLE_VALUES,
+               f"bad example shape {excerpt(self.shape)} (at most {MAX_EXAMPLE_VALUES:,} values)", "shape")
         _check(all(h >= 1 for h in self.hidden), f"hidden widths must be positive, got {self.hidden}", "hidden")
         _check(len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
                f"conv channels must be positive, got {self.channels}", "channels")
@@ -186,7 +191,9 @@ class ModelConfig:
         _check(self.sigma > 0 and math.isfinite(self.sigma), f"sigma must be finite and > 0, got {self.sigma}",
                "sigma")
         _check(self.num_classes >= 0, f"the number of classes must be >= 0, got {self.num_classes}", "num_classes")
-        _check(self.res_blocks >= 0, f"residual blocks must be >= 0, got {self.res_blocks}", "res_blocks")
+        _check(0 <= self.res_blocks <= MAX_LAYERS, f"must lie in 0..{MAX_LAYERS}, got {self.res_blocks}", "res_blocks")
+        for name, widths in (("hidden", self.hidden), ("channels", self.channels), ("dense", self.dense)):
+            _check(len(widths) <= MAX_LAYERS, f"at most {MAX_LAYERS} widths, got {len(widths):,}", name)
         _check(self.free_bits >= 0 and math.isfinite(self.free_bits),
                f"free bits must be finite and >= 0, got {self.free_bits}", "free_bits")
         _check(self.free_bits == 0 or uses(self.regularizer, "free_bits"),
@@ -266,7 +273,7 @@ class RunConfig:
     def from_dict(cls, d: Any) -> "RunConfig":
         d = migrate(d)
         unknown = set(d) - {"data", "model", "train", "version"}
-        _check(not unknown, f"unknown RunConfig field(s): {', '.join(sorted(unknown))}")
+        _check(not unknown, f"unknown RunConfig field(s): {_listed(unknown)}")
         return cls(data=_build(DataConfig, d.get("data")), model=_build(ModelConfig, d.get("model", {})),
                    train=_build(TrainConfig, d.get("train", {})))
 
@@ -301,8 +308,15 @@ def _build(kind: type, values: Any):
     _check(isinstance(values, dict), f"{kind.__name__} must be a JSON object, got {type(values).__name__}")
     known = {f.name for f in dataclasses.fields(kind)}
     unknown = set(values) - known
-    _check(not unknown, f"unknown {kind.__name__} field(s): {', '.join(sorted(unknown))}")
+    _check(not unknown, f"unknown {kind.__name__} field(s): {_listed(unknown)}")
+    missing = {f.name for f in dataclasses.fields(kind) if f.default is f.default_factory is dataclasses.MISSING}
+    missing -= set(values)
+    _check(not missing, f"{kind.__name__} needs the field(s): {_listed(missing)}")
     return kind(**values)
+
+
+def _listed(names: set[str]) -> str:  # field names for a message, cut to a line (a key may be 1 MB long)
+    return ", ".join(sorted(names)) if sum(map(len, names)) <= 200 else excerpt(", ".join(sorted(names)), 200)
 
 
 # --- field types --------------------------------------------------------------------------------------

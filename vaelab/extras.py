@@ -17,10 +17,14 @@ from .errors import ResourceError
 # extra -> the import names it provides (what `require` checks), in pyproject.toml's order
 EXTRAS: dict[str, tuple[str, ...]] = {
     "mol": ("rdkit", "selfies"),
+    "mol-metrics": ("fcd_torch",),  # with mol's: the whole MOSES table (FCD's ChemNet ships in fcd_torch)
     "serve": ("fastapi", "uvicorn", "multipart", "swagger_ui_bundle"),
     "export": ("onnx", "onnxscript", "onnxruntime"),
+    "track": ("tensorboard", "mlflow", "sqlalchemy", "alembic"),
+    "compress": ("constriction",),
 }
-FEATURES = {"mol": "molecules", "serve": "the latent explorer", "export": "ONNX export"}
+FEATURES = {"mol": "molecules", "mol-metrics": "the whole MOSES metrics table", "serve": "the latent explorer",
+            "export": "ONNX export", "track": "TensorBoard and MLflow logs", "compress": "bits-back compression"}
 
 
 def install_command(extra: str) -> str:

@@ -19,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .errors import ResourceError
+from .errors import ResourceError, excerpt
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: mkstemp makes 0600 files, but outputs should be as readable as any file
@@ -37,12 +37,54 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)
+        _sync(tmp)  # the bytes reach the disk before the name does: a power cut leaves old or new, not empty
         os.replace(tmp, target)
-    except OSError as e:  # a full disk, a folder made read-only meanwhile: the target keeps its old content
-        raise ResourceError(f"cannot write {target}: {e.strerror or e}") from None
+        _sync(target.parent)
+    except (OSError, SafetensorError) as e:  # a full disk, a folder made read-only meanwhile: the target
+        raise ResourceError(f"cannot write {target}: {_cause(e)}") from None  # keeps its old content
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _sync(path: str | Path) -> None:
+    """fsync a file, or a folder (which publishes a rename in it) where the system allows that."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not os.path.isdir(path):  # some file systems cannot sync a folder; a file must sync
+            raise
+    finally:
+        os.close(fd)
+
+
+def _cause(error: Exception) -> str:
+    """An OS error's reason ("No space left on device"); safetensors wraps it in its own text."""
+    text = getattr(error, "strerror", None) or str(error)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def append_line(target: str | Path, line: str) -> None:
+    """Append one line to a log file and sync it. A failed append (a full disk) is cut back off, so
+    the file never ends in half a line; the failure is a ResourceError naming the file."""
+    data = (line + "\n").encode()
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise ResourceError(f"cannot write {target}: {e.strerror or e}") from None
+    size = os.fstat(fd).st_size
+    try:
+        written = 0
+        while written < len(data):
+            written += os.write(fd, data[written:])
+        os.fsync(fd)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise ResourceError(f"cannot write {target}: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(target: str | Path, text: str) -> None:
@@ -62,8 +104,9 @@ def read_json(path: str | Path, what: str = "JSON file") -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ResourceError(f"{what} not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResourceError(f"{path} is not a readable {what} ({e})") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError: JSONDecodeError, and
+        # a number of more digits than Python converts; RecursionError: arrays nested thousands deep
+        raise ResourceError(f"{path} is not a readable {what} ({excerpt(str(e))})") from None
 
 
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:

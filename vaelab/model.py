@@ -12,6 +12,7 @@ against a conditional model's classes, and runs without gradients. The network i
 from __future__ import annotations
 
 import math
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +20,8 @@ import torch
 from torch import Tensor
 
 from .config import RunConfig
-from .errors import InputError
+from .errors import InputError, ResourceError, excerpt
+from .progress import progress_bar
 
 if TYPE_CHECKING:
     from .models import VAE
@@ -29,17 +31,47 @@ if TYPE_CHECKING:
 MAX_SAMPLES = 100_000  # draws in one call: past this, sample in a loop
 
 
+MAX_SEED = 2**63 - 1  # what `vaelab train --seed` takes (torch stops at 2^64 - 1, numpy at 0)
+
+
+def check_seed(seed: Any) -> int:
+    """A user's seed as an int; one outside 0..2^63-1 (the seeds of `vaelab train`) is an InputError."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"a seed must be an integer in 0..2^63-1, got {excerpt(seed)}", "seed")
+    return int(seed)
+
+
+def seeded(seed: Any, device: str | torch.device = "cpu") -> torch.Generator:
+    """A torch.Generator seeded with a user's seed (checked by `check_seed`)."""
+    return torch.Generator(device=device).manual_seed(check_seed(seed))
+
+
 def as_generator(generator: torch.Generator | int | None, device: str | torch.device = "cpu"):
     """A torch.Generator from a seed (or None, or a generator as it is)."""
     if generator is None or isinstance(generator, torch.Generator):
         return generator
-    return torch.Generator(device=device).manual_seed(int(generator))
+    return seeded(generator, device)
+
+
+MAX_WEIGHT = 1e15  # far beyond trained weights (< 1e3), far below a flipped exponent bit (> 1e19)
+
+
+def check_weights(network: "VAE", run: "Run | None") -> None:
+    """A NaN, infinite or absurdly large weight makes the outputs NaN (and crashes samplers): training never
+    keeps one (a diverged run stops at its last good weights), so a run's weights file holding one is damaged."""
+    for name, tensor in network.state_dict().items():
+        if tensor.is_floating_point() and tensor.numel() and not float(tensor.abs().max()) <= MAX_WEIGHT:
+            if run is None:
+                raise InputError(f"the network's weights are not finite or absurdly large (> {MAX_WEIGHT:g}) in {name}")
+            raise ResourceError(f"the weights file of {run.path} is damaged: NaN, infinite or absurdly large "
+                                f"(> {MAX_WEIGHT:g}) values in {name}")
 
 
 class TrainedModel:
     """What every trained model is, whatever it reads: its network, its config, its run folder (or None)."""
 
     def __init__(self, network: "VAE", config: RunConfig, run: "Run | None" = None):
+        check_weights(network, run)
         self.network, self.config, self.run = network.eval(), config, run
 
     @property
@@ -171,9 +203,11 @@ class Model(TrainedModel):
         return _like(self.decode(mu, y), x)
 
     @torch.no_grad()
-    def encode_all(self, x: Any, y: Any = None, batch_size: int = 500) -> tuple[Tensor, Tensor]:
+    def encode_all(self, x: Any, y: Any = None, batch_size: int = 500, progress: bool = False,
+                   desc: str = "encode") -> tuple[Tensor, Tensor]:
         """`encode` over many examples in batches: (mu, logvar), each (N, latent_dim), on the CPU (numpy
-        arrays for a numpy x). Labels reach a conditional model only.
+        arrays for a numpy x). Labels reach a conditional model only. `progress`: a bar on a terminal,
+        a line now and then in a log.
 
         Example:
             >>> mu, logvar = model.encode_all(x_test)  # x_test (10000, 1, 28, 28) -> mu (10000, latent_dim)
@@ -181,15 +215,18 @@ class Model(TrainedModel):
         given, x = x, torch.as_tensor(x)
         y = torch.as_tensor(y) if y is not None and self.conditional else None
         mus, logvars = [], []
-        for i in range(0, len(x), batch_size):
-            mu, logvar = self.encode(x[i:i + batch_size], y[i:i + batch_size] if y is not None else None)
-            mus.append(mu.cpu())
-            logvars.append(logvar.cpu())
+        with progress_bar(len(x), desc, progress and len(x) > batch_size, unit="ex", lines=True) as bar:
+            for i in range(0, len(x), batch_size):
+                mu, logvar = self.encode(x[i:i + batch_size], y[i:i + batch_size] if y is not None else None)
+                mus.append(mu.cpu())
+                logvars.append(logvar.cpu())
+                bar.update(len(mu))
         if not mus:
             mus, logvars = [torch.zeros(0, self.latent_dim)], [torch.zeros(0, self.latent_dim)]
         return _like(torch.cat(mus), given), _like(torch.cat(logvars), given)
 
-    def encode_split(self, split: str = "test", data: str | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+    def encode_split(self, split: str = "test", data: str | None = None,
+                     progress: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
         """(mu, logvar, labels) of every example of a split of the run's data (or of `data`, a spec).
 
         Example:
@@ -200,7 +237,7 @@ class Model(TrainedModel):
         x, y = self.run.data(data).split(split)
         if self.conditional and y is None:
             raise InputError("this run is conditional and the data has no labels to condition on", "data")
-        mu, logvar = self.encode_all(x, y)
+        mu, logvar = self.encode_all(x, y, progress=progress, desc=f"encode {split}")
         return mu, logvar, y
 
 

@@ -9,9 +9,11 @@
     vocab.json              molecules: the tokens behind the model's ids
     anomaly.json            `vaelab anomaly fit`: the score and its threshold
     evaluation.json         `vaelab evaluate --save`: the test-set evaluation
+    tracking.json           `--log mlflow:...`: the MLflow run it logs to, which a resume goes on in
     property-NAME.*         `vaelab mol optimize`: a property head (weights and facts)
     samples.png, ...        the default outputs of the commands that draw (`OUTPUTS`)
     .lock                   locked by the one process training into the folder (`Run.claim`)
+    .NAME.*.tmp             a file being written (`io.atomic_path`); one a killed process left goes at the next claim
 
     run = Run.open("runs/demo")
     run.config.model.latent_dim; model = run.model(); splits = run.data(); run.metrics()
@@ -28,11 +30,11 @@ from typing import Any
 
 import torch
 
-from .checkpoint import checkpoint_counters, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_counters, checkpoint_record, load_checkpoint, save_checkpoint
 from .config import IN_MEMORY, MOLECULE_DATASETS, DataConfig, RunConfig
 from .data import Splits, load_splits, parse_data_spec, relabel, restandardize
-from .errors import InputError, ResourceError
-from .io import atomic_write_text, load_weights, read_json, save_weights, write_json
+from .errors import InputError, ResourceError, excerpt
+from .io import append_line, atomic_write_text, load_weights, read_json, save_weights, write_json
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -45,18 +47,21 @@ ARTIFACTS = {  # named JSON files a run may hold beside its weights
     "vocabulary": "vocab.json",
     "anomaly": "anomaly.json",
     "evaluation": "evaluation.json",
+    "tracking": "tracking.json",
 }
 OUTPUTS = {  # where a command writes when not told otherwise
     "samples": "samples.png", "reconstructions": "reconstructions.png", "interpolation": "interpolation.png",
     "traversal": "traversal.png", "attribute": "attribute.png", "neighbors": "neighbors.png",
     "map": "latent_map.png", "denoise": "denoise.png", "inpaint": "inpaint.png", "scores": "scores.csv",
-    "optimized": "optimized.csv", "export": "onnx",
+    "optimized": "optimized.csv", "export": "onnx", "report": "report.html",
 }
 
 
 def _numbers(value: Any, positive: bool = False) -> bool:
+    """A list of finite numbers (> 0 if `positive`); an integer must be one a float64 holds exactly (a larger
+    one would make numpy build an array of Python objects, and one past 1e308 has no float at all)."""
     return isinstance(value, list) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not positive)
+        (type(v) is float and math.isfinite(v) or type(v) is int and abs(v) <= 2**53) and (v > 0 or not positive)
         for v in value)
 
 
@@ -73,9 +78,14 @@ def _standardization_problem(s: Any) -> str | None:
 def _anomaly_problem(a: Any) -> str | None:
     if not isinstance(a, dict):
         return "expected a JSON object"
-    if not (_numbers([a.get("threshold")]) and _numbers([a.get("fpr")]) and isinstance(a.get("score"), str)
-            and isinstance(a.get("samples"), int)):
-        return "expected a score name, a finite threshold and fpr, and a sample count"
+    samples, classes = a.get("samples"), a.get("normal_classes")
+    if not (_numbers([a.get("threshold")]) and _numbers([a.get("fpr")]) and 0 < a["fpr"] < 1
+            and a.get("score") in ("recon", "elbo", "iwae") and type(samples) is int and 1 <= samples <= 10_000):
+        return ("expected a score (recon, elbo or iwae), a finite threshold, an fpr in (0, 1) and a sample count "
+                "in 1..10,000")
+    if not (classes is None or (isinstance(classes, list) and all(type(c) is int and -2**63 <= c < 2**63
+                                                                  for c in classes))):
+        return "normal_classes must be null or a list of integer labels"
     return None
 
 
@@ -83,11 +93,37 @@ _ARTIFACT_CHECKS = {
     "standardization": _standardization_problem,
     "labels": lambda v: None if isinstance(v, list) and all(isinstance(n, str) for n in v) else "expected names",
     "anomaly": _anomaly_problem,
+    "tracking": lambda v: None if isinstance(v, dict) and all(isinstance(t, dict) for t in v.values())
+    else "expected {\"mlflow\": {\"uri\": ..., \"run_id\": ...}}",
 }
 
 
+def _own_files() -> set[str]:
+    return {CONFIG, WEIGHTS, CHECKPOINT, METRICS, LOCK, *ARTIFACTS.values()}
+
+
+def _is_temporary(name: str) -> bool:
+    """A file `io.atomic_path` was writing for one of the run's own files."""
+    return name.endswith(".tmp") and any(name.startswith(f".{own}.") for own in _own_files())
+
+
+def unfinished(path: str | Path) -> bool:
+    """Whether `path` holds a run that stopped before its first checkpoint (killed, or failed while
+    setting up): nothing in it is worth keeping, so training into it again starts it afresh."""
+    path = Path(path)
+    if not path.is_dir() or (path / CHECKPOINT).exists():
+        return False
+    names = [p.name for p in path.iterdir()]
+    return bool(names) and all(name in _own_files() or _is_temporary(name) for name in names)
+
+
+def is_run_folder(path: str | Path) -> bool:
+    return (Path(path) / CONFIG).is_file()
+
+
 def _refuse_if_taken(path: Path) -> None:
-    if path.exists() and (not path.is_dir() or any(p.name != LOCK for p in path.iterdir())):
+    if path.exists() and (not path.is_dir() or any(p.name != LOCK for p in path.iterdir())) and \
+            not unfinished(path):
         raise InputError(f"run folder {path} already exists and is not empty; "
                          "use {resume} to continue it, or choose another {out}", "out")
 
@@ -156,10 +192,16 @@ class Run:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
             os.close(fd)
-            raise ResourceError(f"another vaelab process is training into {self.path}; wait until it ends, "
-                                "or choose another {out}") from None
+            raise ResourceError(f"another vaelab process (PID {holder or '?'}) is training into {self.path}; "
+                                "wait until it ends, or choose another {out}") from None
+        os.ftruncate(fd, 0)  # who holds it, for the message above; the kernel's lock is what counts
+        os.write(fd, f"{os.getpid()}\n".encode())
         self._lock = fd
+        for leftover in self.path.iterdir():  # ours now: what a killed writer left half-written goes
+            if _is_temporary(leftover.name):
+                leftover.unlink(missing_ok=True)
 
     def release(self) -> None:
         fd = getattr(self, "_lock", None)
@@ -177,12 +219,13 @@ class Run:
 
     def discard_if_unfinished(self) -> None:
         """Remove the folder if it holds no finished epoch: a run that failed first leaves nothing behind."""
-        if self.path.is_dir() and not self.has_checkpoint and not self.has_weights:
+        if unfinished(self.path):
             shutil.rmtree(self.path)
 
     # --- the model ----------------------------------------------------------------------------------
     def network(self, device: str | torch.device = "cpu"):
         """The network with the kept weights (the best validation epoch's), in eval mode."""
+        from .model import check_weights
         from .models import build_network
 
         path = self.path / WEIGHTS
@@ -193,6 +236,7 @@ class Run:
         except InputError as e:  # the config on disk describes a network this vaelab will not build
             raise ResourceError(f"{self.path / CONFIG} is not a usable run config: {e.render(str)}") from None
         load_weights(network, path)
+        check_weights(network, self)  # NaN or huge values: a damaged file, refused for every reader
         return network.to(device).eval()
 
     def model(self, device: str | torch.device = "cpu"):
@@ -200,6 +244,10 @@ class Run:
         from .model import Model
 
         return Model(self.network(device), self.config, run=self)
+
+    def weights_file(self) -> Path:
+        """The kept weights' file (e.g. to fingerprint the model)."""
+        return self.path / WEIGHTS
 
     @property
     def has_weights(self) -> bool:
@@ -224,8 +272,11 @@ class Run:
         """Epochs the checkpoint holds (0 without one)."""
         return int(checkpoint_counters(self.path / CHECKPOINT)["epoch"]) if self.has_checkpoint else 0
 
-    def save_checkpoint(self, network, optimizer, generator, trainer_state: dict[str, Any]) -> None:
-        save_checkpoint(self.path / CHECKPOINT, network, optimizer, generator, trainer_state)
+    def save_checkpoint(self, network, optimizer, generator, trainer_state: dict[str, Any],
+                        record: dict[str, Any] | None = None) -> None:
+        """Everything --resume needs, and the epoch's metrics line (`restore_metrics` writes it again
+        if the process is killed before `append_metrics`)."""
+        save_checkpoint(self.path / CHECKPOINT, network, optimizer, generator, trainer_state, record)
 
     def load_checkpoint(self, network, optimizer, generator) -> dict[str, Any]:
         """Restore the network, optimiser and generator in place; return the trainer's counters."""
@@ -261,9 +312,11 @@ class Run:
         else:
             config = dataclasses.replace(own, keep_labels=None) if every_label else own
         splits = load_splits(config)
-        if spec is not None and tuple(splits.shape) != tuple(self.config.model.shape):
-            raise InputError(f"{spec} has examples of shape {tuple(splits.shape)}, but the run was trained on "
-                             f"{tuple(self.config.model.shape)}", "data")
+        if tuple(splits.shape) != tuple(self.config.model.shape) and not own.molecules:
+            where = (f"{self.config.data.spec} (the run's data) now holds" if spec is None else f"{spec} has")
+            problem = f"{where} examples of shape {tuple(splits.shape)}, but the run was trained on " \
+                      f"{tuple(self.config.model.shape)}"
+            raise ResourceError(problem) if spec is None else InputError(problem, "data")
         return self._as_trained(splits, spec)
 
     def _as_trained(self, splits, spec: str | None):
@@ -272,8 +325,12 @@ class Run:
         stats = self.read_artifact("standardization")
         if splits.standardization is not None and stats is not None and splits.standardization != stats:
             if splits.standardization["columns"] != stats["columns"]:
-                raise InputError(f"{spec or self.config.data.spec} has columns {splits.standardization['columns']}; "
-                                 f"the run was trained on {stats['columns']}", "data")
+                if spec is None:  # the run's own table: its saved statistics are what no longer fit
+                    raise ResourceError(f"{self.artifact('standardization')} names columns "
+                                        f"{excerpt(stats['columns'])}; the run's data have "
+                                        f"{excerpt(splits.standardization['columns'])}")
+                raise InputError(f"{spec} has columns {excerpt(splits.standardization['columns'])}; "
+                                 f"the run was trained on {excerpt(stats['columns'])}", "data")
             splits = restandardize(splits, stats)
         names = self.read_artifact("labels")
         if names is not None:
@@ -293,20 +350,30 @@ class Run:
         if not path.is_file():
             return []
         try:
-            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ResourceError(f"{path} is not readable ({e})") from None
+            records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise ResourceError(f"{path} is not readable ({excerpt(str(e))})") from None
+        for record in records:
+            epoch = record.get("epoch") if isinstance(record, dict) else None
+            if not (isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 1):
+                raise ResourceError(f"{path} is not what vaelab writes: a line without an epoch number "
+                                    f"({excerpt(record)})")
+        return records
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.path / METRICS, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(self.path / METRICS, json.dumps(record))
 
-    def trim_metrics(self, last_epoch: int) -> None:
-        """Drop the lines of epochs after `last_epoch` (a run killed between its checkpoint and its log)."""
-        path = self.path / METRICS
-        if path.exists():
-            kept = [json.dumps(r) for r in self.metrics() if r["epoch"] <= last_epoch]
-            atomic_write_text(path, "".join(line + "\n" for line in kept))
+    def restore_metrics(self) -> None:
+        """Make metrics.jsonl end at the checkpoint's epoch: drop lines of later epochs (written by an
+        older vaelab before its checkpoint), and write the checkpoint's own line again if a kill
+        between the checkpoint and the log lost it."""
+        epoch = self.checkpoint_epoch()
+        records = [r for r in self.metrics() if r["epoch"] <= epoch]
+        saved = checkpoint_record(self.path / CHECKPOINT) if self.has_checkpoint else None
+        if saved is not None and (not records or records[-1].get("epoch") != epoch):
+            records.append(saved)
+        if records != self.metrics():
+            atomic_write_text(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in records))
 
     # --- artefacts ----------------------------------------------------------------------------------
     def artifact(self, name: str) -> Path:

@@ -18,6 +18,7 @@ from torch import Tensor
 from ..config import IN_MEMORY
 from ..errors import InputError, ResourceError
 from ..metrics.likelihood import check_iwae_k, importance_terms
+from ..model import seeded
 from ..progress import progress_bar
 
 STATISTICS = ("recon", "elbo", "iwae")
@@ -49,9 +50,9 @@ def anomaly_scores(model, x: Tensor, statistic: str = "elbo", samples: int = 10,
                          "statistic")
     _check_samples(samples, iwae_k)
     network.eval()
-    g = torch.Generator(device=model.device).manual_seed(seed)
+    g = seeded(seed, model.device)
     scores = []
-    with progress_bar(len(x), f"score ({statistic})", progress, unit="ex") as bar:
+    with progress_bar(len(x), f"score ({statistic})", progress, unit="ex", lines=True) as bar:
         for i in range(0, len(x), batch_size):
             xb = x[i:i + batch_size].to(model.device)
             scores.append(_batch_scores(network, xb, statistic, stochastic, samples, iwae_k, g))

@@ -18,6 +18,8 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
+from ..model import seeded
+from ..progress import progress_bar
 
 METHODS = ("iterate", "optimize")
 
@@ -29,8 +31,8 @@ MAX_STEPS = 10_000  # optimisation steps or iterations: a hundred times the defa
 
 
 def denoise(model, x_noisy: Tensor, method: str = "map", sigma: float | None = None, steps: int = 150,
-            lr: float = 0.05, batch_size: int = 500) -> Tensor:
-    """Clean images from noisy ones, two ways:
+            lr: float = 0.05, batch_size: int = 500, progress: bool = False) -> Tensor:
+    """Clean images from noisy ones, two ways (`progress`: count the MAP estimate's steps):
 
     * "encode": decode the posterior mean of the noisy image, decode(mu(x_noisy)): the encoder has
       only seen clean digits and is easily misled by noise it never saw;
@@ -56,19 +58,26 @@ def denoise(model, x_noisy: Tensor, method: str = "map", sigma: float | None = N
     if not sigma > 0:
         raise InputError(f"the noise level must be > 0, got {sigma}")
     out = []
-    for i in range(0, len(x_noisy), batch_size):
-        xb = x_noisy[i:i + batch_size]
-        fit = lambda z, xb=xb: -(xb - model.network.px(z).mean).pow(2).flatten(1).sum(-1) / (2 * sigma**2)  # noqa: E731
-        z = map_latent(model, xb, fit, steps, lr)
-        with torch.no_grad():
-            out.append(model.network.px(z).mean)
+    with _steps_bar(len(x_noisy), batch_size, steps, "denoise (MAP)", progress) as bar:
+        for i in range(0, len(x_noisy), batch_size):
+            xb = x_noisy[i:i + batch_size]
+            fit = lambda z, xb=xb: -(xb - model.network.px(z).mean).pow(2).flatten(1).sum(-1) / (2 * sigma**2)  # noqa: E731
+            z = map_latent(model, xb, fit, steps, lr, bar.update)
+            with torch.no_grad():
+                out.append(model.network.px(z).mean)
     return torch.cat(out)
 
 
-def map_latent(model, x_start: Tensor, log_likelihood, steps: int, lr: float) -> Tensor:
+def _steps_bar(n: int, batch_size: int, steps: int, desc: str, progress: bool):
+    """Progress over every batch's optimisation steps: the unit that takes the time."""
+    return progress_bar(-(-n // batch_size) * steps, desc, progress, unit="step", lines=True)
+
+
+def map_latent(model, x_start: Tensor, log_likelihood, steps: int, lr: float, on_step=None) -> Tensor:
     """z* = argmax log_likelihood(z) + log N(z; 0, I) by Adam, started at the encoder's mean of x_start.
 
-    `log_likelihood(z)` returns one value per example; the model's weights stay fixed."""
+    `log_likelihood(z)` returns one value per example; the model's weights stay fixed. `on_step()`, if
+    given, is called after each step (a progress bar's update)."""
     with torch.no_grad():
         z0, _ = model.encode(x_start)
     z = z0.clone().requires_grad_(True)
@@ -84,6 +93,8 @@ def map_latent(model, x_start: Tensor, log_likelihood, steps: int, lr: float) ->
             optimizer.zero_grad(set_to_none=True)
             (-objective.sum()).backward()
             optimizer.step()
+            if on_step is not None:
+                on_step()
     finally:
         for p in network.parameters():
             p.requires_grad_(True)
@@ -100,8 +111,9 @@ def median_filter(x: Tensor, size: int = 3) -> Tensor:
 
 
 def inpaint(model, x: Tensor, known: Tensor, method: str = "optimize", steps: int = 100, lr: float = 0.05,
-            batch_size: int = 500, start: Tensor | None = None) -> Tensor:
+            batch_size: int = 500, start: Tensor | None = None, progress: bool = False) -> Tensor:
     """Fill the pixels where `known` is False; `start` (default 0.5 grey) fills them before the first pass.
+    `progress`: count the steps or iterations (a bar, or a line now and then in a log).
 
     Example:
         >>> known = torch.ones(1, 28, 28, dtype=torch.bool); known[:, :, :14] = False   # the left half missing
@@ -114,25 +126,27 @@ def inpaint(model, x: Tensor, known: Tensor, method: str = "optimize", steps: in
     known = known.to(x.device).expand_as(x)
     fill = torch.full_like(x, 0.5) if start is None else start.to(x).expand_as(x)
     chunks = []
-    for i in range(0, len(x), batch_size):
-        xb, kb, fb = x[i:i + batch_size], known[i:i + batch_size], fill[i:i + batch_size]
-        run = _iterate if method == "iterate" else _optimize
-        chunks.append(run(model, xb, kb, fb, steps, lr))
+    with _steps_bar(len(x), batch_size, steps, f"inpaint ({method})", progress) as bar:
+        for i in range(0, len(x), batch_size):
+            xb, kb, fb = x[i:i + batch_size], known[i:i + batch_size], fill[i:i + batch_size]
+            run = _iterate if method == "iterate" else _optimize
+            chunks.append(run(model, xb, kb, fb, steps, lr, bar.update))
     return torch.cat(chunks)
 
 
 @torch.no_grad()
-def _iterate(model, x, known, fill, steps, lr):
+def _iterate(model, x, known, fill, steps, lr, on_step):
     current = torch.where(known, x, fill)
     for _ in range(steps):
         current = torch.where(known, x, model.reconstruct(current))
+        on_step()
     return current
 
 
-def _optimize(model, x, known, fill, steps, lr):
+def _optimize(model, x, known, fill, steps, lr, on_step):
     mask = known.to(x.dtype)
     px = model.network.px
-    z = map_latent(model, torch.where(known, x, fill), lambda z: px(z).log_prob(x, mask), steps, lr)
+    z = map_latent(model, torch.where(known, x, fill), lambda z: px(z).log_prob(x, mask), steps, lr, on_step)
     with torch.no_grad():
         return torch.where(known, x, px(z).mean)
 
@@ -176,16 +190,17 @@ def check_restorable(model) -> None:
                          f"contrast-normalised images ({{contrast}} {model.config.data.contrast})")
 
 
-def denoising_comparison(model, x: Tensor, noise: str, seed: int = 0) -> dict:
+def denoising_comparison(model, x: Tensor, noise: str, seed: int = 0, progress: bool = False) -> dict:
     """Corrupt clean images x with `noise` (vaelab.apps.corruption), clean them with the VAE two ways and
-    with a median filter; PSNR (dB, per image) of each against the clean images."""
+    with a median filter; PSNR (dB, per image) of each against the clean images. `progress`: of the MAP
+    estimate, the long part."""
     from .corruption import add_noise, parse_noise, psnr
 
     check_restorable(model)
     kind, level = parse_noise(noise)
-    noisy = add_noise(x, noise, torch.Generator().manual_seed(seed))
+    noisy = add_noise(x, noise, seeded(seed))
     sigma = level if kind == "gaussian" else None  # the known noise level, else estimated from the data
-    cleaned = denoise(model, noisy, "map", sigma=sigma)
+    cleaned = denoise(model, noisy, "map", sigma=sigma, progress=progress)
     figures = {"noisy input": psnr(noisy, x),
                "VAE, MAP z under Gaussian noise": psnr(cleaned, x),
                "VAE, decoded posterior mean": psnr(denoise(model, noisy, "encode"), x),
@@ -194,10 +209,11 @@ def denoising_comparison(model, x: Tensor, noise: str, seed: int = 0) -> dict:
 
 
 def inpainting_comparison(model, x: Tensor, train: Tensor, mask: str, methods: list[str], steps: int = 100,
-                          seed: int = 0) -> dict:
+                          seed: int = 0, progress: bool = False) -> dict:
     """Hide pixels of x by `mask` (vaelab.apps.corruption.make_mask), fill them with each VAE method and
     the baselines (the training set's mean image; its nearest image on the known pixels, where one
-    mask serves all images); mean squared error over the missing pixels of each."""
+    mask serves all images); mean squared error over the missing pixels of each. `progress`: of each
+    VAE method's steps."""
     from .corruption import make_mask
 
     check_restorable(model)
@@ -205,13 +221,13 @@ def inpainting_comparison(model, x: Tensor, train: Tensor, mask: str, methods: l
         raise InputError(f"inpainting takes 1..{MAX_STEPS:,} steps, got {steps}", "steps")
     if len(model.shape) != 3:
         raise InputError(f"inpainting needs images; this run's examples have shape {tuple(model.shape)}")
-    known = make_mask(mask, tuple(model.shape), torch.Generator().manual_seed(seed), n=len(x))
+    known = make_mask(mask, tuple(model.shape), seeded(seed), n=len(x))
     if known.all():
         raise InputError(f"mask {mask!r} leaves nothing to fill", "mask")
-    filled = {m: inpaint(model, x, known, method=m, steps=steps) for m in methods}
+    filled = {m: inpaint(model, x, known, method=m, steps=steps, progress=progress) for m in methods}
     baselines = {"mean training image": mean_image_fill(train, x, known)}
     fixed = bool((known == known[:1]).all())
-    if fixed:
+    if fixed and bool(known.any()):  # a mask that hides every pixel leaves nothing to match neighbours on
         baselines["nearest training image on the known pixels"] = nearest_neighbour_fill(train, x, known)
     errors = {name: masked_error(image, x, known) for name, image in {**filled, **baselines}.items()}
     return {"known": known, "filled": filled, "baselines": baselines, "errors": errors, "fixed_mask": fixed}

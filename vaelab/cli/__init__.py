@@ -12,10 +12,10 @@ import sys
 
 from ..errors import VaelabError
 from ..version import __version__
-from . import apps, draw, evaluate, export, factors, latent, mol, serve, train
+from . import apps, compress, draw, evaluate, export, factors, latent, mol, report, serve, train
 from .options import Commands, Parser, join_negative_lists
 
-GROUPS = (train, evaluate, draw, latent, apps, factors, mol, serve, export)
+GROUPS = (train, evaluate, draw, latent, apps, factors, mol, serve, export, report, compress)
 
 
 def parser() -> argparse.ArgumentParser:

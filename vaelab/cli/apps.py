@@ -18,7 +18,7 @@ from ..train import distributed
 from ..train.options import layered
 from ..viz.grid import as_images, save_grid
 from .options import add_run_argument, default_of, given_options, ints
-from .output import writable
+from .output import add_out, out_path
 from .train import add_train_arguments, first_process, launched, train_here
 
 EXAMPLES = {
@@ -57,7 +57,7 @@ def register(commands) -> None:
     s.add_argument("-n", type=int, help="score only the first N examples")
     s.add_argument("--limit", dest="n", type=int, help=argparse.SUPPRESS)  # its name before version 0.2
     _score_options(s, fitting=False)
-    s.add_argument("--out", help=f"CSV with one score per example (default RUN/{OUTPUTS['scores']})")
+    add_out(s, f"CSV with one score per example (default RUN/{OUTPUTS['scores']})")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
     d = commands.add("denoise", "Remove noise from test images with the decoder as a prior; PSNR against baselines.",
@@ -99,7 +99,7 @@ def _restore_options(p: argparse.ArgumentParser, output: str, measure: int | Non
                    help="measure on the first N test images" + (" (default: all)" if measure is None else ""))
     p.add_argument("--limit", dest="measure", type=int, help=argparse.SUPPRESS)  # its name before version 0.2
     p.add_argument("--seed", type=int, default=0, help="seed of the noise or of a random mask")
-    p.add_argument("--out", help=f"PNG: corrupted, restored and clean rows (default RUN/{OUTPUTS[output]})")
+    add_out(p, f"PNG: corrupted, restored and clean rows (default RUN/{OUTPUTS[output]})")
 
 
 # --- anomaly --------------------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def run_score(args) -> int:
     if args.n is not None and args.n < 1:
         raise InputError(f"-n must be at least 1, got {args.n}")
     run = Run.open(args.run)
-    out = writable(args.out or run.output("scores"))
+    out = out_path(args, run.output("scores"))
     model = run.model()
     x, y = examples_to_score(run, args.data, args.split)
     if args.n is not None:
@@ -167,7 +167,7 @@ def _test_images(args, output: str):
     if args.measure is not None and args.measure < 1:
         raise InputError(f"--measure must be at least 1, got {args.measure}")
     run = Run.open(args.run)
-    out = writable(args.out or run.output(output))
+    out = out_path(args, run.output(output))
     model, data = run.model(), run.data(args.data)
     x, y = data.split("test")
     if args.measure is not None:
@@ -185,7 +185,7 @@ def run_denoise(args) -> int:
 
     parse_noise(args.noise)  # a bad spec fails before any data is loaded
     model, _, x, _, out = _test_images(args, "denoise")
-    r = denoising_comparison(model, x, args.noise, args.seed)
+    r = denoising_comparison(model, x, args.noise, args.seed, progress=True)
     print(f"PSNR against the clean images, {len(x)} test images, noise {args.noise} (higher is better):")
     for name, values in r["psnr"].items():
         print(f"  {name:<34} {values.mean():6.2f} dB")
@@ -202,7 +202,8 @@ def run_inpaint(args) -> int:
         raise InputError(f"--steps must be at least 1, got {args.steps}")
     model, data, x, y, out = _test_images(args, "inpaint")
     methods = ["optimize", "iterate"] if args.method == "both" else [args.method]
-    r = inpainting_comparison(model, x, data.split("train")[0], args.mask, methods, args.steps, args.seed)
+    r = inpainting_comparison(model, x, data.split("train")[0], args.mask, methods, args.steps, args.seed,
+                              progress=True)
     known = r["known"]
     print(f"mean squared error over the missing pixels, {len(x)} test images, mask {args.mask} "
           f"({float((~known).float().mean()):.0%} missing; lower is better):")

@@ -12,7 +12,7 @@ from ..model import Model
 from ..run import OUTPUTS, Run
 from ..viz.grid import as_images, save_grid, save_pairs
 from .options import add_run_argument
-from .output import writable
+from .output import add_out, out_path
 
 SAMPLE_EXAMPLES = """example:
   vaelab sample runs/mnist-conv -n 64 --temperature 0.8 --seed 1 --out grid.png
@@ -28,7 +28,7 @@ def register(commands) -> None:
     s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior draws")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--label", type=int, help="class to generate (conditional runs; default: one column per class)")
-    s.add_argument("--out", help=f"PNG file (default RUN/{OUTPUTS['samples']})")
+    add_out(s, f"PNG file (default RUN/{OUTPUTS['samples']})")
 
     r = commands.add("reconstruct", "Draw examples above their reconstructions (decoded posterior means).",
                      RECONSTRUCT_EXAMPLES, reconstruct)
@@ -36,7 +36,7 @@ def register(commands) -> None:
     r.add_argument("-n", type=int, default=16, help="number of examples")
     r.add_argument("--split", default="test", choices=SPLITS)
     r.add_argument("--start", type=int, default=0, help="index of the first example")
-    r.add_argument("--out", help=f"PNG file (default RUN/{OUTPUTS['reconstructions']})")
+    add_out(r, f"PNG file (default RUN/{OUTPUTS['reconstructions']})")
 
 
 def sample(args: argparse.Namespace) -> int:
@@ -45,7 +45,7 @@ def sample(args: argparse.Namespace) -> int:
     if not (args.temperature > 0 and math.isfinite(args.temperature)):
         raise InputError(f"--temperature must be finite and > 0, got {args.temperature}")
     run = Run.open(args.run)
-    out = writable(args.out or run.output("samples"))
+    out = out_path(args, run.output("samples"))
     model = run.model()
     nrow, labels = None, None
     if args.label is not None:
@@ -61,7 +61,7 @@ def sample(args: argparse.Namespace) -> int:
 
 def reconstruct(args: argparse.Namespace) -> int:
     run = Run.open(args.run)
-    out = writable(args.out or run.output("reconstructions"))
+    out = out_path(args, run.output("reconstructions"))
     model: Model = run.model()
     x, y = run.data(args.data).split(args.split)
     if args.n < 1 or args.start < 0 or args.start + args.n > len(x):

@@ -9,7 +9,7 @@ from ..metrics.likelihood import evaluate
 from ..run import ARTIFACTS, Run
 from ..train.checks import pick_device
 from .options import add_report_arguments, add_run_argument, default_of
-from .output import report, rows, writable
+from .output import out_path, report, rows
 
 EXAMPLES = """examples:
   vaelab evaluate runs/mnist-conv                   # readable table, IWAE with K=1000
@@ -39,8 +39,7 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out:
-        writable(args.out)
+    out_path(args)
     run_ = Run.open(args.run)
     model = run_.model(pick_device(args.device))
     result = evaluate(model, run_.data(args.data), split=args.split, iwae_k=args.iwae_k, batch_size=args.batch_size,

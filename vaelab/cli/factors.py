@@ -1,4 +1,5 @@
-"""`vaelab disentangle`: MIG, FactorVAE score and DCI of a run trained on data with known factors;
+"""`vaelab disentangle`: the disentanglement_lib metrics (MIG, the FactorVAE and BetaVAE scores, DCI, SAP,
+modularity, explicitness, IRS) of a run trained on data with known factors;
 `vaelab udr`: which of several runs is the most disentangled, without factor labels."""
 from __future__ import annotations
 
@@ -6,17 +7,18 @@ import sys
 
 from ..data import SPLITS
 from ..errors import InputError
-from ..metrics.disentanglement import disentanglement_report
+from ..metrics.disentanglement import DCI_MODELS, disentanglement_report
 from ..metrics.udr import udr_of_runs
 from ..run import Run
 from .options import add_report_arguments, add_run_argument
-from .output import report, writable
+from .output import out_path, report
 
 EXAMPLES = {
     "disentangle": """examples:
   vaelab train --preset dsprites-tcvae --out runs/tcvae   # beta-TCVAE on dSprites
   vaelab disentangle runs/tcvae                 # readable table
-  vaelab disentangle runs/tcvae --json -n 5000  # one JSON object""",
+  vaelab disentangle runs/tcvae --json -n 5000  # one JSON object
+  vaelab disentangle runs/tcvae --dci-model forest   # DCI from a random forest, as in earlier figures""",
     "udr": """examples:
   for s in 0 1 2 3; do vaelab train --preset dsprites-tcvae --beta 6 --seed $s --out runs/tcvae-s$s; done
   vaelab udr runs/tcvae-s0 runs/tcvae-s1 runs/tcvae-s2 runs/tcvae-s3   # ranked table
@@ -31,12 +33,16 @@ the same factor agree as well (on dSprites it ranked such runs first; see the do
 
 
 def register(commands) -> None:
-    d = commands.add("disentangle", "Measure how disentangled a run's latent space is (MIG, FactorVAE score, DCI).",
+    d = commands.add("disentangle", "Measure how disentangled a run's latent space is (disentanglement_lib's "
+                                    "metrics: MIG, FactorVAE, BetaVAE, DCI, SAP, modularity, IRS, ...).",
                      EXAMPLES["disentangle"], run_disentangle)
     add_run_argument(d)
     d.add_argument("--split", default="test", choices=SPLITS)
     d.add_argument("-n", type=int, default=10_000, help="examples encoded (or the whole split, if smaller)")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--dci-model", choices=DCI_MODELS, default="gbt",
+                   help="DCI's classifier: gradient-boosted trees (gbt, as Locatello et al. 2019) or a random forest "
+                        "(forest, vaelab's earlier DCI)")
     add_report_arguments(d)
 
     u = commands.add("udr", "Rank runs by how disentangled they are, without labels (UDR: how well their seeds "
@@ -53,18 +59,17 @@ def register(commands) -> None:
 def run_disentangle(args) -> int:
     if args.n < 2:
         raise InputError(f"-n must be at least 2, got {args.n}")
-    if args.out:
-        writable(args.out)
+    out_path(args)
     run = Run.open(args.run)
-    result = disentanglement_report(run.model(), run.data(args.data), args.split, args.n, args.seed)
+    result = disentanglement_report(run.model(), run.data(args.data), args.split, args.n, args.seed, progress=True,
+                                    dci_model=args.dci_model)
     report({"run": str(run.path), **result}, args, table)
     return 0
 
 
 def run_udr(args) -> int:
-    if args.out:
-        writable(args.out)
-    result, warnings = udr_of_runs(args.runs, args.split, args.n, args.seed, args.data)
+    out_path(args)
+    result, warnings = udr_of_runs(args.runs, args.split, args.n, args.seed, args.data, progress=True)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     report(result, args, udr_table)
@@ -82,6 +87,9 @@ def udr_table(r: dict) -> str:
     return "\n".join(lines)
 
 
+DCI_LABELS = {"gbt": "gradient-boosted trees", "forest": "random forest"}
+
+
 def table(r: dict) -> str:
     posterior = ("n/a     (an autoencoder: no posterior)" if r["mig_posterior"] is None
                  else f"{r['mig_posterior']:.3f}   (from q(z|x), Chen et al.'s estimator)")
@@ -89,14 +97,22 @@ def table(r: dict) -> str:
              f"MIG                      {r['mig']:.3f}   (binned posterior means)",
              f"MIG, posterior           {posterior}",
              f"FactorVAE score          {r['factor_vae_score']:.3f}   ({r['active_dims']} active dimensions)",
-             f"DCI disentanglement      {r['dci_disentanglement']:.3f}",
+             f"BetaVAE score            {r['beta_vae_score']:.3f}   (linear classifier on pairs' differences)",
+             f"DCI disentanglement      {r['dci_disentanglement']:.3f}   ({DCI_LABELS[r['dci_model']]})",
              f"DCI completeness         {r['dci_completeness']:.3f}",
              f"DCI informativeness      {r['dci_informativeness']:.3f}   (held-out accuracy)",
+             f"SAP                      {r['sap_score']:.3f}",
+             f"modularity               {r['modularity']:.3f}",
+             f"explicitness             {r['explicitness']:.3f}   (held-out one-vs-rest AUC)",
+             f"IRS                      {r['irs']:.3f}   ({r['irs_active_dims']} non-constant dimensions)",
              "MIG per factor           " + _per_factor(r["factors"], r["mig_per_factor"])]
     if r["mig_posterior"] is not None:
         lines.append("  posterior              " + _per_factor(r["factors"], r["mig_posterior_per_factor"]))
+    lines += ["SAP per factor           " + _per_factor(r["factors"], r["sap_per_factor"]),
+              "DCI compl. per factor    " + _per_factor(r["factors"], r["dci_completeness_per_factor"]),
+              "explicitness per factor  " + _per_factor(r["factors"], r["explicitness_per_factor"])]
     return "\n".join(lines)
 
 
 def _per_factor(names, values) -> str:
-    return "  ".join(f"{f} {g:.2f}" for f, g in zip(names, values))
+    return "  ".join(f"{f} {'-' if g is None else f'{g:.2f}'}" for f, g in zip(names, values))

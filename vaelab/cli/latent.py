@@ -21,7 +21,7 @@ from ..latent.traverse import dimension_order, factors_carried, latent_statistic
 from ..run import OUTPUTS, Run
 from ..viz.grid import as_images, save_grid, save_labelled_rows
 from .options import add_run_argument, default_of, floats, ints
-from .output import writable
+from .output import add_out, out_path, writable
 
 EXAMPLES = {
     "interpolate": """examples:
@@ -78,13 +78,13 @@ def register(commands) -> None:
     a.add_argument("--alpha", type=floats, default=[-3.0, -1.5, 0.0, 1.5, 3.0], help="multiples of the vector to add")
     a.add_argument("--examples", type=ints, default=tuple(range(8)), help="test indices to draw (default 0..7)")
     a.add_argument("--measure", type=int, default=1000, help="test examples the printed figures average over")
-    a.add_argument("--out", help=f"PNG file (default RUN/{OUTPUTS['attribute']})")
+    add_out(a, f"PNG file (default RUN/{OUTPUTS['attribute']})")
 
     e = commands.add("encode", "Write the posterior means, log-variances and labels of a split to an .npz file.",
                      EXAMPLES["encode"], run_encode)
     add_run_argument(e)
     e.add_argument("--split", default="test", choices=SPLITS)
-    e.add_argument("--out", required=True, help=".npz file")
+    add_out(e, ".npz file", required=True)
 
     n = commands.add("neighbors", "Find an example's nearest neighbours in latent space (scikit-learn index).",
                      EXAMPLES["neighbors"], run_neighbors)
@@ -101,20 +101,20 @@ def register(commands) -> None:
     m.add_argument("-n", type=int, default=5000, help="examples to plot")
     m.add_argument("--manifold", help="also write the decoded grid over Gaussian quantiles here (2-D latents)")
     m.add_argument("--grid", type=int, default=20, help="manifold images per side")
-    m.add_argument("--out", help=f"PNG file (default RUN/{OUTPUTS['map']})")
+    add_out(m, f"PNG file (default RUN/{OUTPUTS['map']})")
 
 
 def _example_options(p: argparse.ArgumentParser, output: str) -> None:
     p.add_argument("--split", default="test", choices=SPLITS, help="split the indices refer to")
     p.add_argument("--label", type=int, help="label of image-file examples, for conditional runs")
-    p.add_argument("--out", help=f"PNG file (default RUN/{OUTPUTS[output]})")
+    add_out(p, f"PNG file (default RUN/{OUTPUTS[output]})")
 
 
 # --- arguments -> examples -------------------------------------------------------------------------------
 def _open(args, output: str):
     """(run, model, splits, out path), the output checked before anything is computed."""
     run = Run.open(args.run)
-    out = writable(args.out or run.output(output))
+    out = out_path(args, run.output(output))
     return run, run.model(), run.data(args.data), out
 
 
@@ -203,7 +203,7 @@ def run_attribute(args) -> int:
         raise InputError(f"--measure must be at least 1, got {args.measure}")
     run, model, data, out = _open(args, "attribute")
     walk = attribute_walk(model, data, args.attribute, list(args.examples), args.alpha, args.attributes_file,
-                          ATTRIBUTE_EXAMPLES)
+                          ATTRIBUTE_EXAMPLES, progress=True)
     rows, v = walk["rows"], walk["vector"]
     header = f"{args.attribute}: z + alpha v, alpha = {', '.join(f'{a:g}' for a in args.alpha)}"
     save_labelled_rows(as_images(rows.reshape(-1, *rows.shape[2:])).reshape(rows.shape),
@@ -237,9 +237,9 @@ def _print_effect(model, x, y, v, args) -> None:
 
 
 def run_encode(args) -> int:
-    out = writable(args.out)
+    out = out_path(args)
     model = Run.open(args.run).model()
-    mu, logvar, y = model.encode_split(args.split, args.data)
+    mu, logvar, y = model.encode_split(args.split, args.data, progress=True)
     save_latents(out, mu, logvar, y)
     print(f"encoded {len(mu)} {args.split} examples into {model.latent_dim} dimensions: {out} "
           f"(arrays mu, logvar{', labels' if y is not None else ''}; numpy.load reads it)")
@@ -253,7 +253,7 @@ def run_neighbors(args) -> int:
     x_index, y_index = data.split(args.index)
     if not 1 <= args.k <= len(x_index):
         raise InputError(f"--k must be between 1 and the {args.index} split's size {len(x_index)}, got {args.k}")
-    mu_index, _ = model.encode_all(x_index, y_index)
+    mu_index, _ = model.encode_all(x_index, y_index, progress=True, desc=f"encode {args.index}")
     mu_q, _ = model.encode(xq, yq)
     dist, idx = nearest_neighbors(mu_index.numpy(), mu_q.cpu().numpy(), args.k)
     save_grid(as_images(torch.cat([xq, x_index[torch.as_tensor(idx[0])]])), out, nrow=args.k + 1)
@@ -275,7 +275,7 @@ def run_map(args) -> int:
                              "(the scatter uses PCA for those)")
         if not 2 <= args.grid <= MAX_GRID:
             raise InputError(f"--grid must lie in 2..{MAX_GRID}, got {args.grid}")
-        grid_out = writable(args.manifold, "manifold")
+        grid_out = writable(args.manifold, "manifold", replace=args.force)
     x, y = data.split(args.split)
     x, y = x[:args.n], (y[:args.n] if y is not None else None)
     mu, _ = model.encode_all(x, y)

@@ -8,6 +8,7 @@ import json
 import sys
 
 from ..errors import InputError
+from ..data.molecules import read_smiles_lines
 from ..io import atomic_write_text
 from ..mol.chem import canonical
 from ..mol.evaluate import evaluate_run
@@ -16,7 +17,7 @@ from ..mol.optimize import optimize_property, write_found
 from ..run import Run
 from . import train
 from .options import add_report_arguments, default_of
-from .output import report, writable
+from .output import add_out, out_path, report
 
 EXAMPLES = """examples:
   vaelab train --data moses --limit 50000 --repr selfies --epochs 10 --out runs/mol   # or: vaelab mol train ...
@@ -39,10 +40,10 @@ def register(commands) -> None:
                    help="token sampling temperature; 0 decodes greedily (1: the model's distribution)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--valid-only", action="store_true", help="write only the valid molecules")
-    s.add_argument("--out", help="output .smi file (default: print to stdout)")
+    add_out(s, "output .smi file (default: print to stdout)")
 
-    e = mol.add("evaluate", "Validity, uniqueness, novelty, diversity, reconstruction accuracy, KL and active units.",
-                EXAMPLES, run_evaluate)
+    e = mol.add("evaluate", "The MOSES table (validity, uniqueness, novelty, diversity, FCD, SNN, Frag, Scaf, filters, "
+                "property distances), reconstruction accuracy, KL and active units.", EXAMPLES, run_evaluate)
     e.add_argument("run", help="run folder of a molecule model")
     e.add_argument("-n", type=int, default=default_of(evaluate_run, "n"), help="molecules to sample")
     e.add_argument("--temperature", type=float, default=default_of(evaluate_run, "temperature"),
@@ -54,6 +55,12 @@ def register(commands) -> None:
                         "--reconstruct molecules of MOSES's scaffold test set (unseen ring systems)")
     e.add_argument("--iwae-k", type=int, default=default_of(evaluate_run, "iwae_k"),
                    help="importance samples for the -log p(x) bound")
+    e.add_argument("--samples", metavar="FILE",
+                   help="score the SMILES of FILE (.smi/.csv, optionally gzipped) instead of sampling the model: "
+                        "generation metrics only, against the run's data")
+    e.add_argument("--reference-size", type=int,
+                   help="use only the first N molecules of each reference set (default: all, as MOSES; "
+                        "fewer compute faster but are not comparable with published figures)")
     e.add_argument("--seed", type=int, default=0)
     add_report_arguments(e)
 
@@ -79,7 +86,7 @@ def register(commands) -> None:
                    help="training molecules the property head learns from")
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--json", action="store_true", help="print one JSON object")
-    o.add_argument("--out", help="CSV of the valid, novel molecules found (default RUN/optimized-PROPERTY.csv)")
+    add_out(o, "CSV of the valid, novel molecules found (default RUN/optimized-PROPERTY.csv)")
 
 
 def _open(run_dir) -> MoleculeModel:
@@ -95,9 +102,9 @@ def run_train(args) -> int:
 def run_sample(args) -> int:
     if args.n < 1:
         raise InputError(f"-n must be at least 1, got {args.n}")
-    out = writable(args.out) if args.out else None
+    out = out_path(args)
     model = _open(args.run)
-    molecules = model.sample(args.n, args.temperature, args.seed)
+    molecules = model.sample(args.n, args.temperature, args.seed, progress=True)
     valid = [canonical(m) for m in molecules]
     lines = [c for c in valid if c is not None] if args.valid_only else [c or m for c, m in zip(valid, molecules)]
     print(f"{sum(v is not None for v in valid)} of {len(molecules)} valid", file=sys.stderr)
@@ -111,11 +118,18 @@ def run_sample(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    if args.out:
-        writable(args.out)
+    out_path(args)
+    samples = [s for _, s in read_smiles_lines(args.samples)] if args.samples else None
     result = evaluate_run(_open(args.run), n=args.n, temperature=args.temperature, reconstruct=args.reconstruct,
-                          iwae_k=args.iwae_k, seed=args.seed, held_out=args.held_out)
+                          iwae_k=args.iwae_k, seed=args.seed, held_out=args.held_out, progress=True,
+                          samples=samples, reference_size=args.reference_size)
     result.pop("samples")
+    missing = result.pop("missing", None)
+    if missing:
+        print(missing, file=sys.stderr)
+    if result.get("valid") == 0:
+        print(f"no valid molecule among the {result['n']} samples: the metrics beyond validity are undefined (null)",
+              file=sys.stderr)
     result["run"] = str(args.run)
     report(result, args, lambda r: "\n".join(f"{k:>24}  {v:.4f}" if isinstance(v, float) else f"{k:>24}  {v}"
                                               for k, v in r.items()))
@@ -131,10 +145,10 @@ def run_interpolate(args) -> int:
 
 def run_optimize(args) -> int:
     model = _open(args.run)
-    out = writable(args.out) if args.out else model.run.output("optimized", args.property)
+    out = out_path(args, model.run.output("optimized", args.property))
     result = optimize_property(model, model.run.data().texts["train"], args.property, seeds=args.seeds,
                                steps=args.steps, decode_every=args.decode_every, lr=args.lr,
-                               head_molecules=args.head_molecules, seed=args.seed)
+                               head_molecules=args.head_molecules, seed=args.seed, progress=True)
     path = write_found(result, out)
     found = result.pop("found")
     if args.json:

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from ..config import option_name, option_table
 from ..train.options import EXTRA_OPTIONS, MOLECULE_DEFAULTS, option_names
+from .output import add_out
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -179,4 +180,4 @@ def add_run_argument(p: argparse.ArgumentParser, data: bool = True) -> None:
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--out", help="also write the JSON to this file")
+    add_out(p, "also write the JSON to this file")

@@ -6,8 +6,9 @@ import os
 
 from .. import presets
 from ..api import fit
-from ..run import CONFIG, Run
+from ..run import CONFIG, METRICS, Run
 from ..train import distributed
+from ..track import IMAGES_EVERY, logger
 from ..train.launch import launch
 from .options import add_training_options, given_options
 
@@ -24,9 +25,13 @@ EXAMPLES = f"""examples:
   vaelab train --regularizer none --out runs/ae            # plain autoencoder, same networks
   vaelab train --out runs/mnist-conv --epochs 20 --resume  # continue a run (or a killed one): the same
                                                            # command with --resume; only --epochs, --device,
-                                                           # --precision and --compile may change
+                                                           # --precision, --compile and the course may change:
+  vaelab train --out runs/mnist-conv --resume --lr 3e-4 --grad-clip 10  # after a divergence, noted in
+                                                                        # {METRICS} ("course_change")
   vaelab train --nproc 2 --batch-size 256 --out runs/ddp   # 2 processes (DDP), 128 examples each per step
-  torchrun --nproc-per-node 2 -m vaelab train --batch-size 256 --out runs/ddp   # the same, started by torchrun"""
+  torchrun --nproc-per-node 2 -m vaelab train --batch-size 256 --out runs/ddp   # the same, started by torchrun
+  vaelab train --preset demo --out runs/demo --log tensorboard:tb --log mlflow:mlruns
+                   # watch it: tensorboard --logdir tb; mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"""
 
 
 def register(commands) -> None:
@@ -44,6 +49,11 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
                    help="train in N processes with DistributedDataParallel, as torchrun would start them "
                         "(--batch-size is the global batch, shared out)")
     add_training_options(t)
+    t.add_argument("--log", action="append", metavar="KIND:WHERE",
+                   help="also log to tensorboard:DIR or mlflow:DIR|URI (repeatable; the 'track' extra): scalars "
+                        "per epoch, picture grids, the config")
+    t.add_argument("--log-images-every", type=int, default=IMAGES_EVERY, metavar="N",
+                   help="epochs between the picture grids a --log gets (and the last epoch)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -83,8 +93,10 @@ def train_here(args: argparse.Namespace, **options):
     which stays in their group until the caller leaves it)."""
     given = {**given_options(args), **options}
     data = given.pop("data", None)
+    # made before training starts, so a missing package or an unreachable store stops it in one line
+    loggers = [logger(spec, args.log_images_every) for spec in args.log or ()] if first_process() else []
     return fit(data, args.out, preset=args.preset, config=args.config, resume=args.resume, progress=not args.quiet,
-               **given)
+               callbacks=loggers, **given)
 
 
 def first_process() -> bool:

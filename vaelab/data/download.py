@@ -58,7 +58,8 @@ def _fetch(url: str, target: Path, progress: bool) -> None:
     """Stream `url` into `target` (a temporary path; the caller verifies and renames)."""
     with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None
-        bar = progress_bar(total or 0, f"download {url.rsplit('/', 1)[-1]}", progress and bool(total), unit="B")
+        bar = progress_bar(total or 0, f"download {url.rsplit('/', 1)[-1]}", progress and bool(total), unit="B",
+                           lines=True)
         for block in iter(lambda: response.read(CHUNK), b""):
             out.write(block)
             bar.update(len(block))

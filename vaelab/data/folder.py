@@ -142,7 +142,7 @@ def read_images(folder: Path, names: list[str], image_size: int | None, crop: bo
         pixels[i] = decode_image(folder / names[i], colour, size, resize=image_size is not None, crop=crop)
 
     bar = progress_bar(len(names), f"decoding {folder.name or folder}", progress and len(names) >= PROGRESS_FROM,
-                       unit="image")
+                       unit="image", lines=True)
     with ThreadPoolExecutor(max_workers=min(DECODE_THREADS, os.cpu_count() or 1)) as pool:
         for _ in pool.map(decode, range(len(names))):  # in order, so the first bad file is the one reported
             bar.update(1)

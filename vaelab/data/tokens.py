@@ -228,7 +228,7 @@ class Vocabulary:
         """Read `to_json`'s text back, checking it (a hand-edited or truncated file must not load)."""
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, TypeError) as e:
+        except (ValueError, TypeError, RecursionError) as e:  # also nesting too deep and numbers too long to read
             raise InputError(f"vocabulary is not valid JSON: {e}") from None
         if not isinstance(data, dict) or "tokens" not in data or "representation" not in data:
             raise InputError('vocabulary JSON must be an object with "tokens" and "representation"')

@@ -101,14 +101,15 @@ def attribute_effect(model, x: Tensor, y: Tensor | None, v: Tensor, alphas: list
 
 
 def attribute_walk(model, splits, attribute: str, examples: list[int], alphas: list[float],
-                   attributes_file: str | None = None, train_examples: int = 10_000) -> dict:
+                   attributes_file: str | None = None, train_examples: int = 10_000, progress: bool = False) -> dict:
     """The attribute vector v from (up to `train_examples`) training codes, and test examples walked
     along it: {"vector", "with", "without" (how many codes had it or not), "rows": (len(examples),
-    len(alphas), *shape) decoded z + alpha v}. `attribute` as `attribute_masks` takes it."""
+    len(alphas), *shape) decoded z + alpha v}. `attribute` as `attribute_masks` takes it. `progress`:
+    of encoding the training examples, the long part."""
     x_train, y_train = (t[:train_examples] if t is not None else None for t in splits.split("train"))
     files = splits.files["train"][:train_examples] if splits.files else None
     with_a, without_a = attribute_masks(attribute, x_train, y_train, files, attributes_file)
-    mu, _ = model.encode_all(x_train, y_train)
+    mu, _ = model.encode_all(x_train, y_train, progress=progress, desc=f"encode {len(x_train)} train examples")
     v = attribute_vector(mu, with_a, without_a)
     x_test, y_test = splits.split("test")
     for i in examples:

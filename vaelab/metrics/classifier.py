@@ -54,7 +54,7 @@ def train_classifier(images: Tensor, labels: Tensor, *, classes: int = 10, epoch
     g = torch.Generator().manual_seed(seed)
     x, y = images.reshape(-1, 1, 28, 28).float(), labels.long()
     steps = -(-len(x) // batch_size)
-    bar = progress_bar(epochs * steps, "training the digit classifier", progress, unit="batch")
+    bar = progress_bar(epochs * steps, "training the digit classifier", progress, unit="batch", lines=True)
     model.train()
     for _ in range(epochs):
         perm = torch.randperm(len(x), generator=g)

@@ -1,4 +1,4 @@
-"""Disentanglement of a code with respect to known factors: MIG, the FactorVAE score, DCI.
+"""Disentanglement of a code with respect to known factors: MIG, the FactorVAE score, DCI, and the report.
 
 Each metric takes codes (N, L) (a VAE's posterior means) and factor classes (N, F) of the same
 examples, so it applies to any representation; `disentanglement_report` encodes a split first.
@@ -16,12 +16,18 @@ they matter:
   left out) whose variance in the batch is smallest; a majority-vote classifier from that
   dimension to the factor, trained on 10,000 votes and scored on 5,000 fresh ones. The batches
   come from the examples given (all other factors as they fall), not from re-rendering.
-* DCI (Eastwood & Williams 2018): one classifier per factor from the code (a scikit-learn random
-  forest, one of the two regressors of the DCI paper; Locatello et al. use gradient-boosted trees,
-  far slower for a 40-class factor); the importance matrix R (L x F) from their impurity-based
-  feature importances; disentanglement = 1 - entropy of each code's row (base F), weighted by the
-  row's share of R; completeness = 1 - entropy of each factor's column (base L), averaged;
-  informativeness = the classifiers' held-out accuracy, averaged.
+* DCI (Eastwood & Williams 2018): one classifier per factor from the code, trained on 80% of the
+  examples; the importance matrix R (L x F) from its importances (each factor's column sums to 1);
+  disentanglement = 1 - entropy of each code's row (base F), weighted by the row's share of R;
+  completeness = 1 - entropy of each factor's column (base L), averaged; informativeness = the
+  classifiers' held-out accuracy, averaged. Two classifiers: gradient-boosted trees (the default,
+  as Locatello et al. 2019, whose disentanglement_lib fits scikit-learn's GradientBoostingClassifier
+  with its defaults): scikit-learn's HistGradientBoostingClassifier in the same shape (100 rounds
+  of depth-3 trees, learning rate 0.1), its importances the split gain each dimension earns over
+  all trees; or a random forest (`model="forest"`, vaelab's only choice before: 50 trees, leaves of
+  5, impurity-based importances), kept so earlier figures can be reproduced.
+
+The BetaVAE score, SAP, modularity, explicitness and IRS are in `disentanglement_suite`.
 """
 from __future__ import annotations
 
@@ -32,48 +38,12 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..model import check_seed
+from ..progress import progress_bar
+from .disentanglement_base import BINS, PRUNE_STD, check_codes, factor_entropies, mutual_information, sklearn_threads
+from .disentanglement_suite import beta_vae_score, explicitness, irs, modularity, sap_score
 
-BINS = 20
 VOTE_BATCH = 64
-PRUNE_STD = 0.05  # a code dimension whose std over the data is below this carries nothing (collapsed)
-
-
-def _check(codes: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    codes, factors = np.asarray(codes, dtype=np.float64), np.asarray(factors)
-    if codes.ndim != 2 or factors.ndim != 2 or len(codes) != len(factors):
-        raise InputError(f"codes must be (N, L) and factors (N, F) for the same N; "
-                         f"got {codes.shape} and {factors.shape}")
-    if len(codes) < 2:
-        raise InputError("need at least two examples to measure disentanglement")
-    if not np.isfinite(codes).all():
-        raise InputError("codes contain NaN or infinite values")
-    return codes, factors.astype(np.int64)
-
-
-def discretize(codes: np.ndarray, bins: int = BINS) -> np.ndarray:
-    """Each code dimension cut into `bins` equal-width bins over its own range: (N, L) ints."""
-    out = np.zeros(codes.shape, dtype=np.int64)
-    for i in range(codes.shape[1]):
-        edges = np.histogram_bin_edges(codes[:, i], bins)
-        out[:, i] = np.digitize(codes[:, i], edges[1:-1])
-    return out
-
-
-def mutual_information(codes: np.ndarray, factors: np.ndarray, bins: int = BINS) -> np.ndarray:
-    """(L, F) mutual information in nats between each discretised code dimension and each factor."""
-    from sklearn.metrics import mutual_info_score
-
-    codes, factors = _check(codes, factors)
-    binned = discretize(codes, bins)
-    return np.array([[mutual_info_score(factors[:, j], binned[:, i]) for j in range(factors.shape[1])]
-                     for i in range(codes.shape[1])])
-
-
-def factor_entropies(factors: np.ndarray) -> np.ndarray:
-    """(F,) entropy in nats of each factor's empirical distribution."""
-    from sklearn.metrics import mutual_info_score
-
-    return np.array([mutual_info_score(f, f) for f in np.asarray(factors).T])
 
 
 def mutual_information_gap(codes: np.ndarray, factors: np.ndarray, bins: int = BINS) -> dict:
@@ -118,7 +88,7 @@ def posterior_mutual_information(mu: np.ndarray, logvar: np.ndarray, factors: np
 
     Unlike binned posterior means it counts what a dimension can carry given its posterior noise:
     a dimension whose mean wobbles by 0.05 under a posterior of std 1 carries nearly nothing."""
-    mu, factors = _check(mu, factors)
+    mu, factors = check_codes(mu, factors)
     logvar = np.asarray(logvar, dtype=np.float64)
     if logvar.shape != mu.shape or not np.isfinite(logvar).all():
         raise InputError(f"logvar must be finite and shaped like the means {mu.shape}; got {logvar.shape}")
@@ -148,7 +118,7 @@ def dimension_factors(codes: np.ndarray, factors: np.ndarray, names, bins: int =
 
 def factor_vae_score(codes: np.ndarray, factors: np.ndarray, train_votes: int = 10_000, eval_votes: int = 5_000,
                      batch: int = VOTE_BATCH, seed: int = 0) -> dict:
-    codes, factors = _check(codes, factors)
+    codes, factors = check_codes(codes, factors)
     rng = np.random.default_rng(seed)
     std = codes.std(0)
     active = np.flatnonzero(std >= PRUNE_STD)
@@ -188,10 +158,47 @@ def _entropy_rows(p: np.ndarray, base: int) -> np.ndarray:
     return h / np.log(base) if base > 1 else np.zeros(len(p))
 
 
-def dci(codes: np.ndarray, factors: np.ndarray, train_fraction: float = 0.8, seed: int = 0) -> dict:
-    from sklearn.ensemble import RandomForestClassifier
+DCI_MODELS = ("gbt", "forest")  # the importance model: gradient-boosted trees (default) or a random forest
 
-    codes, factors = _check(codes, factors)
+
+def _importance_model(kind: str, seed: int):
+    """An unfitted classifier of the kind DCI reads its importances from."""
+    if kind == "forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        # max_features=None: every split may use any dimension, so a factor read off one dimension
+        # credits it alone (with sqrt(L) candidates, splits forced onto other dimensions blur R).
+        return RandomForestClassifier(n_estimators=50, min_samples_leaf=5, max_features=None,
+                                      random_state=seed % 2**32)
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    # The shape of disentanglement_lib's GradientBoostingClassifier(): 100 rounds of depth-3 trees,
+    # learning rate 0.1, leaves of one example, no early stopping; binned features make it fast.
+    return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_depth=3, max_leaf_nodes=None,
+                                          min_samples_leaf=1, early_stopping=False, random_state=seed % 2**32)
+
+
+def _importances(model, latent: int) -> np.ndarray:
+    """(L,) importance of each dimension, summing to 1: a forest's impurity decrease, or for boosted
+    trees the split gain each dimension earns over every tree (the total-gain importance; histogram
+    boosting has no feature_importances_, and its trees keep the gains in `_predictors`)."""
+    if hasattr(model, "feature_importances_"):
+        return np.abs(model.feature_importances_)
+    gain = np.zeros(latent)
+    for round_trees in model._predictors:
+        for tree in round_trees:
+            split = tree.nodes[tree.nodes["is_leaf"] == 0]
+            np.add.at(gain, split["feature_idx"], np.maximum(split["gain"], 0.0))
+    return gain / gain.sum() if gain.sum() > 0 else gain
+
+
+def dci(codes: np.ndarray, factors: np.ndarray, train_fraction: float = 0.8, seed: int = 0,
+        model: str = "gbt") -> dict:
+    """DCI (Eastwood & Williams 2018) with importances from `model`: "gbt" (gradient-boosted trees,
+    as Locatello et al. 2019) or "forest" (a random forest, vaelab's earlier default)."""
+    if model not in DCI_MODELS:
+        raise InputError(f"the DCI model must be one of {', '.join(DCI_MODELS)}, got {model!r}", "dci_model")
+    codes, factors = check_codes(codes, factors)
     n, latent = codes.shape
     cut = int(round(n * train_fraction))
     order = np.random.default_rng(seed).permutation(n)
@@ -205,20 +212,21 @@ def dci(codes: np.ndarray, factors: np.ndarray, train_fraction: float = 0.8, see
         if len(np.unique(y[train])) < 2:  # a constant factor: nothing to predict, nothing to explain
             accuracy.append(1.0)
             continue
-        # max_features=None: every split may use any dimension, so a factor read off one dimension
-        # credits it alone (with sqrt(L) candidates, splits forced onto other dimensions blur R).
-        model = RandomForestClassifier(n_estimators=50, min_samples_leaf=5, max_features=None, random_state=seed)
-        with warnings.catch_warnings():  # small samples of many-valued factors: sklearn's hint is noise here
+        fitted = _importance_model(model, seed)
+        with warnings.catch_warnings(), sklearn_threads():
+            # small samples of many-valued factors: sklearn's hint is noise here
             warnings.filterwarnings("ignore", message="The number of unique classes", category=UserWarning)
-            model.fit(codes[train], y[train])
-        importance[:, j] = np.abs(model.feature_importances_)
-        accuracy.append(float(model.score(codes[test], y[test])))
+            fitted.fit(codes[train], y[train])
+            accuracy.append(float(fitted.score(codes[test], y[test])))
+        importance[:, j] = _importances(fitted, latent)
     code_share = importance.sum(1) / max(importance.sum(), 1e-12)
     disentanglement = 1 - _entropy_rows(importance, factors.shape[1])
     completeness = 1 - _entropy_rows(importance.T, latent)
     return {"disentanglement": float((code_share * disentanglement).sum()),
             "completeness": float(completeness.mean()), "informativeness": float(np.mean(accuracy)),
-            "importance": importance.tolist()}
+            "importance": importance.tolist(), "model": model,
+            "disentanglement_per_dimension": disentanglement.tolist(),
+            "completeness_per_factor": completeness.tolist(), "informativeness_per_factor": accuracy}
 
 
 def example_subset(count: int, n: int | None, seed: int) -> np.ndarray | None:
@@ -229,8 +237,16 @@ def example_subset(count: int, n: int | None, seed: int) -> np.ndarray | None:
     return np.sort(np.random.default_rng(seed).choice(count, n, replace=False))
 
 
-def disentanglement_report(model, splits, split: str = "test", n: int | None = None, seed: int = 0) -> dict:
-    """All three metrics for `model` on (up to n examples of) a split of data with known factors."""
+def disentanglement_report(model, splits, split: str = "test", n: int | None = None, seed: int = 0,
+                           progress: bool = False, dci_model: str = "gbt") -> dict:
+    """The disentanglement_lib set of metrics (MIG binned and posterior, the FactorVAE and BetaVAE
+    scores, DCI, SAP, modularity, explicitness, IRS) for `model` on (up to n examples of) a split of
+    data with known factors: scalars first, then per-factor and per-dimension details.
+    `dci_model`: DCI's importance model, "gbt" or "forest" (see `dci`).
+    `progress`: show which of its stages runs (a bar, or a line now and then in a log)."""
+    check_seed(seed)
+    if dci_model not in DCI_MODELS:  # before the encoding, not after minutes of it
+        raise InputError(f"the DCI model must be one of {', '.join(DCI_MODELS)}, got {dci_model!r}", "dci_model")
     if splits.factors is None:
         raise InputError(f"the {splits.name} data has no known factors; disentanglement needs data such as "
                          f"dsprites")
@@ -239,18 +255,81 @@ def disentanglement_report(model, splits, split: str = "test", n: int | None = N
     keep = example_subset(len(x), n, seed)
     if keep is not None:
         x, factors = x[torch.from_numpy(keep)], factors[keep]
-    mu, logvar = (t.numpy() for t in model.encode_all(x))  # the scores read the means; posterior MIG also logvar
+    found: dict = {}
+    with progress_bar(1 + len(STAGES), f"disentangle {split}", progress, unit="stage", lines=True) as bar:
+        bar.set_postfix(now="encode")
+        mu, logvar = (t.numpy() for t in model.encode_all(x))  # the scores read the means; posterior MIG also logvar
+        for name, measure in STAGES:  # each limits scikit-learn's threads where it fits a model
+            _next_stage(bar, name)
+            found.update(measure(mu, logvar, factors, seed, dci_model))
+        bar.update()
+    head = {"split": split, "n": len(mu), "factors": list(splits.factor_names)}
+    # lists (and the posterior MIG's, None for an autoencoder) after the scalars, for a readable --json
+    details = {k: v for k, v in found.items() if isinstance(v, list) or (v is None and k != "mig_posterior")}
+    return {**head, **{k: v for k, v in found.items() if k not in details}, **details}
+
+
+def _next_stage(bar, name: str) -> None:
+    """Count the stage just finished and name the one starting (a log line, if one is due, names it)."""
+    bar.set_postfix(now=name, refresh=False)
+    bar.update()
+
+
+# --- the stages of `disentanglement_report` after encoding: each gives its keys of the report --------
+def _mig_keys(mu, logvar, factors, seed, dci_model) -> dict:
     mig = mutual_information_gap(mu, factors)
+    return {"mig": mig["mig"], "mig_per_factor": mig["per_factor"], "mutual_information": mig["mutual_information"],
+            "factor_entropy": mig["factor_entropy"]}
+
+
+def _posterior_mig_keys(mu, logvar, factors, seed, dci_model) -> dict:
     # An autoencoder's code is a point (logvar -inf): information about a factor has no finite estimate.
-    posterior = (posterior_mutual_information_gap(mu, logvar, factors, seed=seed) if np.isfinite(logvar).all()
-                 else {"mig": None, "per_factor": None, "mutual_information": None})
-    report = {"split": split, "n": len(mu), "factors": list(splits.factor_names), "mig": mig["mig"],
-              "mig_posterior": posterior["mig"], **factor_vae_score(mu, factors, seed=seed)}
-    d = dci(mu, factors, seed=seed)
-    report.update({"dci_disentanglement": d["disentanglement"], "dci_completeness": d["completeness"],
-                   "dci_informativeness": d["informativeness"], "mig_per_factor": mig["per_factor"],
-                   "mutual_information": mig["mutual_information"], "factor_entropy": mig["factor_entropy"],
-                   "mig_posterior_per_factor": posterior["per_factor"],
-                   "posterior_mutual_information": posterior["mutual_information"],
-                   "dci_importance": d["importance"]})
-    return report
+    if not np.isfinite(logvar).all():
+        return {"mig_posterior": None, "mig_posterior_per_factor": None, "posterior_mutual_information": None}
+    mig = posterior_mutual_information_gap(mu, logvar, factors, seed=seed)
+    return {"mig_posterior": mig["mig"], "mig_posterior_per_factor": mig["per_factor"],
+            "posterior_mutual_information": mig["mutual_information"]}
+
+
+def _beta_vae_keys(mu, logvar, factors, seed, dci_model) -> dict:
+    score = beta_vae_score(mu, factors, seed=seed)
+    return {"beta_vae_score": score["beta_vae_score"], "beta_vae_train_accuracy": score["train_accuracy"]}
+
+
+def _dci_keys(mu, logvar, factors, seed, dci_model) -> dict:
+    d = dci(mu, factors, seed=seed, model=dci_model)
+    return {"dci_model": d["model"], "dci_disentanglement": d["disentanglement"], "dci_completeness": d["completeness"],
+            "dci_informativeness": d["informativeness"], "dci_importance": d["importance"],
+            "dci_disentanglement_per_dimension": d["disentanglement_per_dimension"],
+            "dci_completeness_per_factor": d["completeness_per_factor"],
+            "dci_informativeness_per_factor": d["informativeness_per_factor"]}
+
+
+def _sap_keys(mu, logvar, factors, seed, dci_model) -> dict:
+    sap = sap_score(mu, factors, seed=seed)
+    return {"sap_score": sap["sap"], "sap_per_factor": sap["per_factor"], "sap_matrix": sap["score_matrix"]}
+
+
+def _modularity_keys(mu, logvar, factors, seed, dci_model) -> dict:
+    m = modularity(mu, factors)
+    return {"modularity": m["modularity"], "modularity_per_dimension": m["per_dimension"]}
+
+
+def _explicitness_keys(mu, logvar, factors, seed, dci_model) -> dict:
+    e = explicitness(mu, factors, seed=seed)
+    return {"explicitness": e["explicitness"], "explicitness_per_factor": e["per_factor"],
+            "explicitness_train": e["train"]}
+
+
+def _irs_keys(mu, logvar, factors, seed, dci_model) -> dict:
+    r = irs(mu, factors)
+    return {"irs": r["irs"], "irs_per_dimension": r["per_dimension"], "irs_active_dims": r["active_dims"]}
+
+
+def _factor_vae_keys(mu, logvar, factors, seed, dci_model) -> dict:
+    return factor_vae_score(mu, factors, seed=seed)  # factor_vae_score, train_accuracy, active_dims
+
+
+STAGES = (("MIG", _mig_keys), ("posterior MIG", _posterior_mig_keys), ("FactorVAE score", _factor_vae_keys),
+          ("BetaVAE score", _beta_vae_keys), ("DCI", _dci_keys), ("SAP", _sap_keys), ("modularity", _modularity_keys),
+          ("explicitness", _explicitness_keys), ("IRS", _irs_keys))

@@ -16,7 +16,7 @@ from ..active_units import active_units
 from ..config import RunConfig
 from ..data import TEST_BINARIZATION_SEED, Splits, presented
 from ..errors import InputError
-from ..model import TrainedModel
+from ..model import TrainedModel, seeded
 from ..objectives import StreamingLogMeanExp
 from ..progress import progress_bar
 from ..registry import likelihoods
@@ -75,8 +75,8 @@ def evaluate(model: TrainedModel, data: Splits, split: str = "test", iwae_k: int
     x, y = _examples(model, data, split, start, n)
     k = iwae_k if model.stochastic else 1
     began = time.perf_counter()
-    terms = _terms(model, x, y, k, batch_size, torch.Generator(device=model.device).manual_seed(seed),
-                   progress_bar(len(x), f"evaluate {split} (K={k})", progress, unit="img"))
+    terms = _terms(model, x, y, k, batch_size, seeded(seed, model.device),
+                   progress_bar(len(x), f"evaluate {split} (K={k})", progress, unit="img", lines=True))
     result = {"split": split, "start": start, **_figures(model.config, terms, k, per_example)}
     if model.conditional:
         result["conditional"] = "on the true labels: the figures are of -log p(x | y)"

@@ -34,6 +34,8 @@ from scipy.stats import rankdata
 from ..active_units import ACTIVE_UNIT_THRESHOLD
 from ..distributions import DiagonalGaussian
 from ..errors import InputError
+from ..model import check_seed
+from ..progress import progress_bar
 from ..run import Run
 from .disentanglement import example_subset
 
@@ -93,13 +95,19 @@ def udr_from_posteriors(posteriors: list[tuple[np.ndarray, np.ndarray]]) -> dict
             **scores}
 
 
-def udr_report(models: list, x: torch.Tensor) -> dict:
-    """UDR of each model (two or more, trained on the same kind of data) from their codes of the inputs x."""
-    return udr_from_posteriors([tuple(t.numpy() for t in model.encode_all(x)) for model in models])
+def udr_report(models: list, x: torch.Tensor, progress: bool = False) -> dict:
+    """UDR of each model (two or more, trained on the same kind of data) from their codes of the inputs x.
+    `progress`: count the models encoded, the long part (a bar, or a line now and then in a log)."""
+    posteriors = []
+    with progress_bar(len(models), f"udr: encoding {len(x)} examples", progress, unit="run", lines=True) as bar:
+        for model in models:
+            posteriors.append(tuple(t.numpy() for t in model.encode_all(x)))
+            bar.update()
+    return udr_from_posteriors(posteriors)
 
 
 def udr_of_runs(run_dirs: list, split: str = "test", n: int | None = 10_000, seed: int = 0,
-                data: str | None = None) -> tuple[dict, list[str]]:
+                data: str | None = None, progress: bool = False) -> tuple[dict, list[str]]:
     """UDR of two or more run folders trained on the same data, on up to n examples of a split (the
     examples `disentanglement_report` takes for the same n and seed) of that data, or of `data` (a
     spec). Also warnings for the caller to show: runs that share a seed share their initialisation
@@ -110,6 +118,7 @@ def udr_of_runs(run_dirs: list, split: str = "test", n: int | None = 10_000, see
         raise InputError("a run folder is given twice: it would agree with itself")
     if n is not None and n < 2:
         raise InputError(f"must be at least 2, got {n}", "n")
+    check_seed(seed)
     runs = [Run.open(r) for r in run_dirs]
     for run in runs[1:]:
         if run.config.data != runs[0].config.data:
@@ -126,5 +135,6 @@ def udr_of_runs(run_dirs: list, split: str = "test", n: int | None = 10_000, see
     keep = example_subset(len(x), n, seed)
     if keep is not None:
         x = x[torch.from_numpy(keep)]
-    report = {"runs": [str(Path(r)) for r in run_dirs], "split": split, **udr_report([r.model() for r in runs], x)}
+    report = {"runs": [str(Path(r)) for r in run_dirs], "split": split,
+              **udr_report([r.model() for r in runs], x, progress)}
     return report, warnings

@@ -77,14 +77,28 @@ class VAE(nn.Module):
 
 
 MAX_PARAMETERS = 500_000_000  # 2 GB of float32 weights, 6 GB with Adam's moments: far beyond any VAE here
+MAX_SIZE = 2**31  # one width or count: any larger one alone exceeds MAX_PARAMETERS
 
 
 def build_network(config: ModelConfig) -> VAE:
     """The network of a config, refused in one line before any memory is allocated when it would be
     larger than `MAX_PARAMETERS` (a latent size of 10^9 would otherwise ask for terabytes). The count
     comes from building it on PyTorch's meta device, which records shapes and allocates nothing."""
-    with torch.device("meta"):
-        shapes = VAE(config)
+    for name in ("latent_dim", "hidden", "channels", "dense", "embed_dim", "vocab_size", "num_classes"):
+        size = max(getattr(config, name) if name in ("hidden", "channels", "dense") else (getattr(config, name),),
+                   default=0)
+        if size > MAX_SIZE:  # even the meta device takes shapes of 64-bit sizes only
+            raise InputError(f"a size of {size:,} would make more than the {MAX_PARAMETERS:,} parameters vaelab "
+                             "builds", name)
+    try:
+        with torch.device("meta"):
+            shapes = VAE(config)
+    except RuntimeError as e:  # sizes each below MAX_SIZE whose products (a weight's bytes) overflow 64 bits
+        if "overflow" not in str(e):
+            raise
+        raise InputError(f"this model would have far more parameters than the {MAX_PARAMETERS:,} vaelab builds (its "
+                         "sizes overflow 64-bit integers); choose a smaller {latent_dim}, {hidden}, {channels} or "
+                         "{dense}") from None
     count = sum(t.numel() for t in (*shapes.parameters(), *shapes.buffers()))
     if count > MAX_PARAMETERS:
         raise InputError(f"this model would have {count:,} parameters, more than the {MAX_PARAMETERS:,} vaelab "

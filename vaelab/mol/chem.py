@@ -6,7 +6,6 @@ first use, so `import vaelab` works without it.
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -14,8 +13,7 @@ import numpy as np
 
 from ..data.smiles import canonical, canonical_many, is_valid, rdkit_chem, rdkit_mol  # noqa: F401
 from ..errors import InputError
-
-INT_DIV_MAX_MOLECULES = 10_000  # generation_metrics: IntDiv is O(n^2), and 10,000 molecules are 5e7 similarities
+from .similarity import fingerprint_matrix, morgan_generator, tanimoto_aggregate
 
 
 def _qed(mol: Any) -> float:
@@ -47,21 +45,13 @@ def property_values(smiles: Sequence[str], name: str) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=8)
-def _morgan_generator(radius: int, n_bits: int) -> Any:
-    rdkit_chem()
-    from rdkit.Chem import rdFingerprintGenerator
-
-    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
-
-
 def morgan_fingerprints(smiles: Iterable[str], radius: int = 2, n_bits: int = 1024) -> list[Any]:
     """Morgan (ECFP-like) bit vectors (RDKit ExplicitBitVect) of the valid SMILES; invalid ones are skipped."""
     if int(radius) != radius or radius < 0:
         raise InputError(f"Morgan radius must be a non-negative integer, got {radius}")
     if int(n_bits) != n_bits or n_bits < 1:
         raise InputError(f"Morgan fingerprint size must be a positive integer, got {n_bits}")
-    gen = _morgan_generator(int(radius), int(n_bits))
+    gen = morgan_generator(int(radius), int(n_bits))
     fps = []
     for s in smiles:
         mol = rdkit_mol(s)
@@ -70,29 +60,25 @@ def morgan_fingerprints(smiles: Iterable[str], radius: int = 2, n_bits: int = 10
     return fps
 
 
-def internal_diversity(smiles: Sequence[str], p: int = 1) -> float:
+def internal_diversity(smiles: Sequence[str], p: int = 1, progress: bool = False) -> float:
     """MOSES internal diversity IntDiv_p (Polykovskiy et al. 2020), how unlike each other the molecules are.
 
-    IntDiv_p = 1 - (1/|G|^2 * sum over all ordered pairs (a, b) of G, a == b included, of T(a, b)^p)^(1/p),
-    T the Tanimoto similarity of Morgan fingerprints (radius 2, 1024 bits). Invalid SMILES are left out.
-    0 for a set of one molecule repeated; it grows towards 1 as the set spreads out. This is the paper's
-    formula; the MOSES code takes the 1/p-th power per molecule before averaging, which agrees for p = 1.
-    O(n^2) similarities, one vectorised row at a time (the upper triangle only: T is symmetric).
+    Every valid molecule counts, repeats included (as MOSES does: a model that repeats itself is less
+    diverse); invalid SMILES are left out. T(a, b) is the Tanimoto similarity of Morgan fingerprints
+    (radius 2, 1024 bits) and, as MOSES's code computes it (the code that produced its published tables),
+    IntDiv_p = 1 - mean over a of (mean over b of T(a, b)^p)^(1/p), pairs a == b included. The paper
+    writes 1 - (mean over all pairs of T^p)^(1/p); the two agree for p = 1 and differ slightly for p = 2.
+    0 for a set of one molecule repeated; it grows towards 1 as the set spreads out. O(n^2) similarities,
+    as float32 matrix products in blocks (vaelab.mol.similarity): 10,000 molecules take 4 s on a core.
     """
-    from rdkit import DataStructs
-
     if int(p) != p or p < 1:
         raise InputError(f"IntDiv power p must be a positive integer, got {p}")
-    fps = morgan_fingerprints(smiles)
-    n = len(fps)
-    if n == 0:
+    mols = [m for m in (rdkit_mol(s) for s in smiles) if m is not None]
+    if not mols:
         raise InputError("internal diversity needs at least one valid molecule")
-    total = 0.0
-    for i in range(n):
-        sims = np.asarray(DataStructs.BulkTanimotoSimilarity(fps[i], fps[i:]), dtype=np.float64)
-        powered = sims ** p
-        total += 2.0 * powered.sum() - powered[0]  # pairs (i, j) and (j, i) for j > i, and (i, i) once
-    return float(1.0 - (total / (n * n)) ** (1.0 / p))
+    fps = fingerprint_matrix(mols)
+    mean_power = tanimoto_aggregate(fps, fps, agg="mean", p=int(p), progress=progress, desc=f"IntDiv{p}")
+    return float(1.0 - np.mean(mean_power ** (1.0 / p)))
 
 
 def generation_metrics(generated: Sequence[str], training: set[str] | None,
@@ -104,7 +90,7 @@ def generation_metrics(generated: Sequence[str], training: set[str] | None,
         valid it is computed on all of them and `unique@{k}_n` records how many that was.
     novelty: share of the distinct valid molecules not in `training` (canonical SMILES, as `canonical` writes
         them: a set canonicalised by another RDKit version can differ); None when training is None.
-    int_div: IntDiv_1 over the distinct valid molecules (the first INT_DIV_MAX_MOLECULES of them).
+    int_div: IntDiv_1 over every valid molecule, repeats included (as MOSES computes it).
     n: number of generated strings.
     With no valid molecule at all, the unique@k, novelty and int_div values are None (undefined).
     """
@@ -116,7 +102,7 @@ def generation_metrics(generated: Sequence[str], training: set[str] | None,
     if n == 0:
         raise InputError("no generated molecules to score")
     valid = [c for c in canonical_many(generated) if c is not None]
-    distinct = list(dict.fromkeys(valid))  # first-appearance order, so the IntDiv subset is deterministic
+    distinct = set(valid)
     out: dict[str, Any] = {"validity": len(valid) / n}
     for k in ks:
         first = valid[: int(k)]
@@ -127,6 +113,6 @@ def generation_metrics(generated: Sequence[str], training: set[str] | None,
         out["novelty"] = None
     else:
         out["novelty"] = sum(1 for c in distinct if c not in training) / len(distinct)
-    out["int_div"] = internal_diversity(distinct[:INT_DIV_MAX_MOLECULES]) if distinct else None
+    out["int_div"] = internal_diversity(valid) if valid else None
     out["n"] = n
     return out

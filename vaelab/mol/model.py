@@ -19,6 +19,7 @@ from ..config import RunConfig
 from ..errors import InputError, ResourceError, excerpt
 from ..latent.paths import MAX_STEPS
 from ..model import MAX_SAMPLES, TrainedModel, as_generator
+from ..progress import progress_bar
 from ..data.smiles import canonical
 from ..data.tokens import Vocabulary, detokenize, tokenize
 
@@ -49,6 +50,9 @@ class MoleculeModel(TrainedModel):
             vocabulary = Vocabulary.from_json(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, InputError) as e:
             raise ResourceError(f"{path} is not a usable vocabulary: {e}") from None
+        if len(vocabulary) != run.config.model.vocab_size:  # ids past the model's embedding, or never decoded
+            raise ResourceError(f"{path} is not a usable vocabulary: it has {len(vocabulary)} tokens, the model "
+                                f"reads {run.config.model.vocab_size}")
         return cls(run.network(device), run.config, vocabulary, run)
 
     def __repr__(self) -> str:
@@ -106,26 +110,31 @@ class MoleculeModel(TrainedModel):
         return torch.cat([mu for mu, _ in parts]), torch.cat([logvar for _, logvar in parts])
 
     @torch.no_grad()
-    def decode(self, z: Tensor, temperature: float = 0.0, generator: torch.Generator | None = None) -> list[str]:
-        """Latents (N, L) -> SMILES; temperature 0 decodes greedily, > 0 samples each token."""
+    def decode(self, z: Tensor, temperature: float = 0.0, generator: torch.Generator | None = None,
+               progress: bool = False) -> list[str]:
+        """Latents (N, L) -> SMILES; temperature 0 decodes greedily, > 0 samples each token. `progress`:
+        count the molecules decoded (a bar, or a line now and then in a log)."""
         if not (temperature >= 0 and math.isfinite(temperature)):
             raise InputError(f"must be finite and >= 0, got {temperature}", "temperature")
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise InputError(f"expected latents of shape (N, {self.latent_dim}), got {tuple(z.shape)}")
         out: list[str] = []
-        for i in range(0, len(z), DECODE_BATCH):
-            ids = self.network.decoder.generate(z[i:i + DECODE_BATCH], temperature, generator)
-            out += self.smiles(ids)
+        with progress_bar(len(z), "decode molecules", progress, unit="mol", lines=True) as bar:
+            for i in range(0, len(z), DECODE_BATCH):
+                ids = self.network.decoder.generate(z[i:i + DECODE_BATCH], temperature, generator)
+                out += self.smiles(ids)
+                bar.update(len(ids))
         return out
 
-    def sample(self, n: int, temperature: float = 0.0, generator: torch.Generator | int | None = None) -> list[str]:
+    def sample(self, n: int, temperature: float = 0.0, generator: torch.Generator | int | None = None,
+               progress: bool = False) -> list[str]:
         """n molecules decoded from z ~ N(0, I); `temperature` samples each token (0: greedy)."""
         if not 1 <= n <= MAX_SAMPLES:
             raise InputError(f"the number of molecules must lie in 1..{MAX_SAMPLES}, got {n}", "n")
         generator = as_generator(generator)
         z = torch.randn(n, self.latent_dim, generator=generator)
-        return self.decode(z, temperature, generator)
+        return self.decode(z, temperature, generator, progress)
 
     def interpolate(self, start: str, end: str, steps: int = 8) -> list[tuple[float, str]]:
         """Greedy decodings of `steps` points on the straight line between two molecules' posterior
@@ -142,13 +151,16 @@ class MoleculeModel(TrainedModel):
         return self.decode(mu)
 
 
-def reconstruction_accuracy(mvae: MoleculeModel, smiles: list[str], batch_size: int = 500) -> float:
+def reconstruction_accuracy(mvae: MoleculeModel, smiles: list[str], batch_size: int = 500,
+                            progress: bool = False) -> float:
     """Share of molecules whose greedy decoding of the posterior mean is the same molecule (canonical
     SMILES compared), the usual reconstruction figure of molecular VAEs."""
     if not smiles:
         raise InputError("no molecules to reconstruct")
     hits = 0
-    for i in range(0, len(smiles), batch_size):
-        batch = smiles[i:i + batch_size]
-        hits += sum(canonical(r) == canonical(s) for r, s in zip(mvae.reconstruct(batch), batch))
+    with progress_bar(len(smiles), "reconstruct molecules", progress, unit="mol", lines=True) as bar:
+        for i in range(0, len(smiles), batch_size):
+            batch = smiles[i:i + batch_size]
+            hits += sum(canonical(r) == canonical(s) for r, s in zip(mvae.reconstruct(batch), batch))
+            bar.update(len(batch))
     return hits / len(smiles)

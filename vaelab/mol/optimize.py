@@ -20,8 +20,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError
+from ..errors import InputError, ResourceError
 from ..io import atomic_path, load_weights, read_json, save_weights, write_json
+from ..progress import progress_bar
+from ..model import seeded
 from .chem import PROPERTIES, canonical, property_values
 from .model import MoleculeModel
 
@@ -78,6 +80,10 @@ def fit_property_head(mvae: MoleculeModel, smiles: list[str], name: str, seed: i
     return head.eval(), info
 
 
+def _finite(value) -> bool:
+    return type(value) is float and math.isfinite(value) or type(value) is int and abs(value) <= 2**53
+
+
 def property_head(mvae: MoleculeModel, smiles: list[str], name: str, seed: int = 0) -> tuple[PropertyHead, dict]:
     """The run's saved head for this property and molecule count, or a newly fitted one (then saved in the run)."""
     run = mvae.run
@@ -86,6 +92,9 @@ def property_head(mvae: MoleculeModel, smiles: list[str], name: str, seed: int =
         if weights.is_file() and meta.is_file():
             info = read_json(meta, "property head file")
             if isinstance(info, dict) and info.get("requested") == len(smiles) and info.get("seed") == seed:
+                if not (_finite(info.get("mean")) and _finite(info.get("std")) and info["std"] > 0):
+                    raise ResourceError(f"{meta} is not a usable property head file: expected a finite mean and a "
+                                        "std > 0 of the property")
                 head = PropertyHead(mvae.latent_dim)
                 load_weights(head, weights)
                 return head.eval(), info
@@ -98,20 +107,23 @@ def property_head(mvae: MoleculeModel, smiles: list[str], name: str, seed: int =
 
 
 def latent_ascent(mvae: MoleculeModel, head: PropertyHead, seeds: list[str], steps: int, decode_every: int,
-                  lr: float) -> list[dict]:
-    """Gradient ascent on the head's prediction from each seed's mu; a candidate per decoding."""
+                  lr: float, progress: bool = False) -> list[dict]:
+    """Gradient ascent on the head's prediction from each seed's mu; a candidate per decoding.
+    `progress`: count the steps (a bar, or a line now and then in a log)."""
     z = mvae.encode_all(seeds)[0].detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=lr)
     candidates = []
-    for step in range(1, steps + 1):
-        optimizer.zero_grad()
-        (-head(z).sum()).backward()
-        optimizer.step()
-        if step % decode_every == 0:
-            with torch.no_grad():
-                predicted = head(z).tolist()
-            for i, smiles in enumerate(mvae.decode(z.detach())):
-                candidates.append({"smiles": smiles, "seed": seeds[i], "step": step, "predicted": predicted[i]})
+    with progress_bar(steps, "latent ascent", progress, unit="step", lines=True) as bar:
+        for step in range(1, steps + 1):
+            optimizer.zero_grad()
+            (-head(z).sum()).backward()
+            optimizer.step()
+            if step % decode_every == 0:
+                with torch.no_grad():
+                    predicted = head(z).tolist()
+                for i, smiles in enumerate(mvae.decode(z.detach())):
+                    candidates.append({"smiles": smiles, "seed": seeds[i], "step": step, "predicted": predicted[i]})
+            bar.update()
     return candidates
 
 
@@ -144,9 +156,11 @@ MAX_STEPS = 10_000  # gradient steps per seed: two hundred times the default
 
 
 def optimize_property(mvae: MoleculeModel, training: list[str], name: str, seeds: int = 20, steps: int = 50,
-                      decode_every: int = 5, lr: float = 0.05, head_molecules: int = 10_000, seed: int = 0) -> dict:
+                      decode_every: int = 5, lr: float = 0.05, head_molecules: int = 10_000, seed: int = 0,
+                      progress: bool = False) -> dict:
     """Latent ascent on property `name` from `seeds` training molecules against as many prior samples;
-    with a run folder, the property head is saved there and reused."""
+    with a run folder, the property head is saved there and reused. `progress`: of the ascent's steps
+    and the prior samples' decoding."""
     _check_property(name)
     for label, value in (("seeds", seeds), ("steps", steps), ("decode_every", decode_every),
                          ("head_molecules", head_molecules)):
@@ -158,15 +172,15 @@ def optimize_property(mvae: MoleculeModel, training: list[str], name: str, seeds
         raise InputError(f"decoding every {decode_every} steps of {steps} would decode nothing", "decode_every")
     if not (lr > 0 and math.isfinite(lr)):
         raise InputError(f"the step size must be > 0, got {lr}", "lr")
-    g = torch.Generator().manual_seed(seed)
+    g = seeded(seed)
     pool = [training[i] for i in torch.randperm(len(training), generator=g).tolist()]
     head, head_info = property_head(mvae, pool[:head_molecules], name, seed)
     seed_smiles = pool[:seeds]
     for p in head.parameters():
         p.requires_grad_(False)
-    candidates = latent_ascent(mvae, head, seed_smiles, steps, decode_every, lr)
+    candidates = latent_ascent(mvae, head, seed_smiles, steps, decode_every, lr, progress)
     calls = len(candidates)
-    prior = mvae.decode(torch.randn(calls, mvae.latent_dim, generator=g))
+    prior = mvae.decode(torch.randn(calls, mvae.latent_dim, generator=g), progress=progress)
     training_set = set(training)
     ascent_stats, ranked = summarise([c["smiles"] for c in candidates], training_set, name)
     prior_stats, _ = summarise(prior, training_set, name)

@@ -91,7 +91,10 @@ class GRUDecoder(nn.Module):
             if temperature == 0:
                 token = logits.argmax(-1)
             else:
-                probs = torch.softmax(logits.float() / temperature, -1)
+                scaled = logits.float() / temperature
+                # a temperature so small that logits / T overflow samples greedily, its limit (a where: no GPU sync)
+                probs = torch.where(torch.isfinite(scaled).all(-1, keepdim=True), torch.softmax(scaled, -1),
+                                    F.one_hot(logits.argmax(-1), logits.shape[-1]).float())
                 token = torch.multinomial(probs, 1, generator=generator)[:, 0]
             token = token.masked_fill(done, PAD)
             out[:, t] = token
@@ -132,10 +135,16 @@ class TokenSequence:
         return ids.reshape(*lead, ids.shape[-1])
 
 
+MAX_TOKENS = 10_000  # a sequence's max_len: ten times the longest SMILES vaelab reads (MAX_SMILES_LENGTH)
+
+
 def build_gru(config, out_features: int):
     if not (config.vocab_size >= 4 and len(config.shape) == 1 and len(config.hidden) == 1 and config.embed_dim >= 1
             and config.num_classes == 0):
         raise InputError("a gru model needs vocab_size >= 4, shape (max_len,), one hidden width and no classes")
+    if config.shape[0] > MAX_TOKENS:
+        raise InputError(f"a gru model reads sequences of at most {MAX_TOKENS:,} tokens, not {config.shape[0]:,}",
+                         "shape")
     hidden, max_len = config.hidden[0], config.shape[0]
     return (
         GRUEncoder(config.vocab_size, config.embed_dim, hidden, out_features),

@@ -2,13 +2,15 @@
 
 Routes turn requests into calls on the `Explorer` (vaelab.serve.explorer) and its results into
 JSON and PNG. One handler maps domain errors to statuses: a missing example 404, content over a
-limit 413, any other refused value 422; every refusal is JSON `{"detail": message}`.
+limit 413, any other refused value 422; every refusal is JSON `{"detail": message}`, one line that
+quotes at most an excerpt of the request. Anything else that goes wrong is a bug, answered as a
+JSON 500 that names the exception's type only (the traceback goes to the server's log).
 
 Safety, for a server that may be reachable from a browser: no file-system path is ever taken
 from a request (the page's few files are read into memory at startup and looked up by name),
 request bodies are capped, uploads are decoded by the same allow-listed Pillow decoders as image
 folders with a pixel limit checked on the header before any decoding, and latent values must be
-finite and bounded.
+finite and bounded. Who may send requests (the Host header, an access token) is vaelab.serve.access.
 """
 from __future__ import annotations
 
@@ -22,13 +24,15 @@ from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import VaelabError
+from ..errors import VaelabError, excerpt
+from .access import Access
 from .explorer import (MAX_ALPHA, MAX_SAMPLES, MAX_STEPS, MAX_TEMPERATURE, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS,
                        Explorer, NotFound, TooLarge, data_url, floats, png)
 from .schemas import (MAX_LABEL, AttributeInfo, AttributeOut, AttributeRequest, DecodeRequest, Dimension,
                       EncodeOut, ExampleOut, ImageOut, Info, InterpolateOut, InterpolateRequest, MapOut, SampleOut,
-                      SampleRequest)
+                      SampleRequest, bound_to_run)
 
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024  # an upload plus its multipart headers; JSON bodies are far smaller
 STATIC = Path(__file__).parent / "static"
@@ -39,15 +43,17 @@ DOCS_FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text
 PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
 STATUS = ((NotFound, 404), (TooLarge, 413), (VaelabError, 422))  # the first class that matches decides
+MAX_ERRORS_SHOWN = 3  # of a request's validation errors (a list of 65,536 bad numbers has as many)
 
 
 def create_app(run_dir: str | Path, *, max_examples: int = 10_000, allowed_hosts: list[str] | None = None,
-               data: str | None = None) -> FastAPI:
+               data: str | None = None, token: str | None = None) -> FastAPI:
     """The explorer for one run folder (its test examples, or those of `data`, a spec). Raises a
     VaelabError for a missing run or one that is not images.
 
-    allowed_hosts: Host headers to accept (None: any). `vaelab serve` on a loopback address gives
-    the loopback names, so that a web page elsewhere cannot reach the server by DNS rebinding."""
+    allowed_hosts: Host headers to accept (None: any): names, `*.suffix` or networks such as
+    127.0.0.0/8; `vaelab serve` gives access.allowed_hosts(--host), so that a web page elsewhere
+    cannot reach the server by DNS rebinding. token: when given, every request must carry it."""
     ex = Explorer(run_dir, max_examples, data)
     app = FastAPI(title=f"vaelab explorer: {ex.run_name}", version="1",
                   description="Decode, encode, sample and interpolate in the latent space of one vaelab run. "
@@ -55,15 +61,17 @@ def create_app(run_dir: str | Path, *, max_examples: int = 10_000, allowed_hosts
                   docs_url=None, redoc_url=None)  # the default pages load Swagger UI from a CDN: ours is local
     app.state.explorer = ex
     app.add_middleware(_BodyLimit, max_bytes=MAX_BODY_BYTES)
-    if allowed_hosts is not None:
-        from starlette.middleware.trustedhost import TrustedHostMiddleware
-
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+    app.add_middleware(Access, hosts=allowed_hosts, token=token)  # added last: the outermost, checked first
     _add_error_handlers(app)
     _add_page(app)
     _add_run_routes(app, ex)
     _add_code_routes(app, ex)
     _add_path_routes(app, ex)
+    refusals = {400: "a malformed body, or a Host header this server does not answer to",
+                413: "the request body is too large"}
+    if token is not None:
+        refusals[403] = "no access token, or a wrong one"
+    bound_to_run(app.openapi(), ex, refusals)  # FastAPI keeps the schema
     return app
 
 
@@ -75,11 +83,33 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc: RequestValidationError):  # one readable line instead of FastAPI's list
-        parts = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-            parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid"))
+        errors = exc.errors()
+        parts = [_one_error(error) for error in errors[:MAX_ERRORS_SHOWN]]
+        if len(errors) > MAX_ERRORS_SHOWN:
+            parts.append(f"and {len(errors) - MAX_ERRORS_SHOWN} more")
         return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)  # the base class: routing's 404 and 405 raise it
+    async def _http(request, exc: StarletteHTTPException):  # FastAPI's own (404, 405) and ours, as one short line
+        detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        return JSONResponse({"detail": " ".join(detail.split())[:200]}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _bug(request, exc: Exception):  # a bug, not the caller's input: no traceback to the client
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); the server's log has the details"},
+                            status_code=500)
+
+
+def _one_error(error: dict) -> str:
+    """One of pydantic's errors as `where: what (got an excerpt of the value)`."""
+    if error.get("type") == "json_invalid":  # its loc is a character's position, ctx the parser's message
+        return f"JSON decode error at character {error['loc'][-1]}: {error.get('ctx', {}).get('error', '')}"
+    where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")[:60]
+    text = f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid")
+    if error.get("type") != "missing" and "input" in error:  # a missing field has no value to show
+        text += f" (got {excerpt(error['input'])})"
+    return text
 
 
 def _add_page(app: FastAPI) -> None:
@@ -97,7 +127,7 @@ def _add_page(app: FastAPI) -> None:
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str):
         if name not in page_files:  # a name looked up in a dict, never a path
-            raise HTTPException(404, f"no file {name!r}")
+            raise HTTPException(404, f"no file {excerpt(name)}")
         content, kind = page_files[name]
         return Response(content, media_type=kind, headers=page_headers)
 
@@ -112,7 +142,7 @@ def _add_page(app: FastAPI) -> None:
     @app.get("/docs-assets/{name}", include_in_schema=False)
     def docs_asset(name: str):
         if name not in docs_files:
-            raise HTTPException(404, f"no file {name!r}")
+            raise HTTPException(404, f"no file {excerpt(name)}")
         content, kind = docs_files[name]
         return Response(content, media_type=kind, headers={"Cache-Control": "max-age=86400"})
 
@@ -208,7 +238,8 @@ def _add_path_routes(app: FastAPI, ex: Explorer) -> None:
         images = model.decode(z, ex.labels(request.label, request.n))
         return SampleOut(seed=seed, z=z.double().tolist(), images=[data_url(im) for im in images])
 
-    @app.post("/api/interpolate", response_model=InterpolateOut, tags=["latent"])
+    @app.post("/api/interpolate", response_model=InterpolateOut, tags=["latent"],
+              responses={404: {"description": "no such test example"}})
     def interpolate(request: InterpolateRequest):
         """Decode the straight (or spherical) path between two codes or test examples' posterior means."""
         from ..latent.paths import lerp, slerp, step_distances

@@ -131,9 +131,15 @@ class Explorer:
             raise NotFound(f"test example {index} does not exist (0..{len(self.x) - 1})")
         return index
 
-    @staticmethod
-    def labels(label: int | None, n: int = 1) -> Tensor | None:
-        """The model checks the rest: a label for an unconditional run, none for a conditional one, its range."""
+    def labels(self, label: int | None, n: int = 1) -> Tensor | None:
+        """A request's class as n labels: one of the run's classes for a conditional run, else none."""
+        classes = self.model.num_classes
+        if classes == 0 and label is not None:
+            raise InputError("this run is not conditional: it takes no label", "label")
+        if classes and label is None:
+            raise InputError(f"this conditional run needs a label (0..{classes - 1})", "label")
+        if label is not None and not 0 <= label < classes:
+            raise InputError(f"labels must lie in 0..{classes - 1}, got {label}", "label")
         return None if label is None else torch.full((n,), label, dtype=torch.int64)
 
     def read_upload(self, content: bytes, filename: str) -> Tensor:

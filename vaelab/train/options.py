@@ -36,6 +36,7 @@ EXTRA_OPTIONS = {
 MOLECULE_DEFAULTS = {"model": "gru", "likelihood": "categorical", "binarize": "none", "repr": "selfies",
                      "latent_dim": 32, "hidden": (256,), "word_dropout": 0.1, "kl_warmup": 1.0, "grad_clip": 50.0}
 RESUMABLE = ("epochs", "device", "precision", "compile")  # how to go on, not what is computed
+COURSE = ("lr", "grad_clip", "kl_warmup")  # may change on resume too; metrics.jsonl then notes the change
 REGULARIZER_SETTINGS = ("beta", "lam", "free_bits", "tc_estimator")  # each read by some regularisers only
 
 
@@ -180,7 +181,8 @@ def _refuse_ignored_weights(given: dict[str, Any], regularizer: str) -> None:
 
 
 def resumed(saved: RunConfig, given: dict[str, Any], where: str) -> RunConfig:
-    """The saved config with the resumable options given (epochs, device, precision, compile) applied.
+    """The saved config with the resumable options given applied: how to go on (epochs, device,
+    precision, compile) and the course (lr, grad_clip, kl_warmup, which the trainer notes as a change).
 
     Any other option given must equal the saved one (re-running the training command with --resume
     added is how runs are continued); those that differ are refused, each named."""
@@ -188,7 +190,7 @@ def resumed(saved: RunConfig, given: dict[str, Any], where: str) -> RunConfig:
     current = options_of(saved)
     differ = []
     for name, value in given.items():
-        if name in RESUMABLE:
+        if name in RESUMABLE + COURSE:
             continue
         value = normalize(name, value)
         if name == "data":
@@ -200,8 +202,9 @@ def resumed(saved: RunConfig, given: dict[str, Any], where: str) -> RunConfig:
             differ.append(f"{{{name}}} {_show(value)} (the run has {_show(saved_value)})")
     if differ:
         raise InputError(f"{{resume}} continues {where} as its saved config says; only "
-                         f"{', '.join('{' + k + '}' for k in RESUMABLE)} may change; these differ: {'; '.join(differ)}")
-    changes = {k: given[k] for k in RESUMABLE if k in given}
+                         f"{', '.join('{' + k + '}' for k in RESUMABLE + COURSE)} may change; these differ: "
+                         f"{'; '.join(differ)}")
+    changes = {k: given[k] for k in RESUMABLE + COURSE if k in given}
     return dataclasses.replace(saved, train=dataclasses.replace(saved.train, **changes))
 
 

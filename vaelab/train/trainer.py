@@ -22,11 +22,12 @@ from ..model import Model
 from ..models import VAE, build_network
 from ..objectives import warmup_beta
 from ..progress import progress_bar
-from ..run import Run
+from ..run import Run, unfinished
 from ..shard import batch_shard
+from .callbacks import Callback, TrainingView
 from .checks import check_data_fits, pick_device
 from .distributed import Group, join, process_device
-from .options import describe_likelihood
+from .options import COURSE, describe_likelihood
 from .validation import validation_loss
 
 CHECK_EVERY = 50  # steps between host synchronisations (progress bar and NaN check)
@@ -55,7 +56,8 @@ class Trainer:
     join the process group from the environment, or the `group` given, and only rank 0 writes."""
 
     def __init__(self, config: RunConfig, data: Splits, out: str | Path | None, *,
-                 resume: bool = False, progress: bool = True, log=None, group: Group | None = None):
+                 resume: bool = False, progress: bool = True, log=None, group: Group | None = None,
+                 callbacks: list[Callback] | tuple[Callback, ...] = ()):
         check_data_fits(config, data)
         device = pick_device(config.train.device)
         self.group = join(device) if group is None else group
@@ -63,15 +65,17 @@ class Trainer:
         self.config, self.data = config, data
         self.progress = progress and self.group.main
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.callbacks = list(callbacks) if self.group.main else []  # only the first process reports
         if not self.group.main:
             self.log = lambda msg: None
         torch.manual_seed(config.train.seed)  # weight initialisation
         # before any write: a config it cannot build (or that is too large) writes nothing
         self.network = build_network(config.model).to(self.device)
-        self.creates_run_dir = self.group.main and out is not None and not resume and not Path(out).exists()
+        # a folder that goes again if training fails before its first epoch: a new one, or one a run left unfinished
+        self.creates_run_dir = self.group.main and out is not None and (not Path(out).exists() or unfinished(out))
         self.run = self._prepare_run(out, resume)
         try:
-            self._set_up(data, resume)
+            self._set_up(data, resume=self.run is not None and self.run.has_checkpoint)
         except BaseException:  # nothing half-made: the new folder goes, a resumed one is unlocked
             if self.run is not None:
                 if self.creates_run_dir:
@@ -97,10 +101,14 @@ class Trainer:
         self.c_val = one_hot(data.val_labels) if config.model.conditional and len(data.val) else None
         self.state: dict[str, Any] = {"epoch": 0, "step": 0, "best_val": None, "best_epoch": None}
         self.best_state: dict[str, Tensor] | None = None  # the kept weights, once this process has seen them
+        self.course_change: dict[str, Any] | None = None  # resumed with another lr, clip or warm-up
         if resume:
             self.state = self.run.load_checkpoint(self.network, self.optimizer, self.generator)
-            if self.group.main:  # drop metric lines of epochs the checkpoint does not hold (killed in between)
-                self.run.trim_metrics(self.state["epoch"])
+            for group, settings in zip(self.optimizer.param_groups, parameter_groups(self.network, config.train.lr)):
+                group["lr"] = settings.get("lr", config.train.lr)  # --resume --lr: the new rate from here on
+            if self.group.main:
+                self.course_change = course_change(Run.open(self.run.path).config, config, self.state["epoch"])
+                self.run.restore_metrics()  # the metrics line a kill after the checkpoint lost, written again
                 self.run.save_config()  # only now, once the checkpoint loaded: what changed on resume is recorded
         self.step_model = self._step_model()
 
@@ -111,11 +119,15 @@ class Trainer:
         run, problem = Run(out, self.config), None
         if self.group.main:
             try:
-                if resume:
+                if resume and run.has_checkpoint:
                     run.claim()
                     run.require_checkpoint()
-                else:
+                else:  # a new folder, or one a run left before its first checkpoint: started afresh
+                    restarting = unfinished(out)
                     run = Run.create(out, self.config, self.data)
+                    if restarting:  # said once the folder is ours
+                        self.log(f"{out} holds no finished epoch (stopped before its first checkpoint): "
+                                 "training it from the start")
             except Exception as e:  # noqa: BLE001  any failure must reach the other processes, or they wait
                 problem = e
         if not self.group.all_ok(problem is None, self.device):
@@ -175,7 +187,12 @@ class Trainer:
             kept = self._what_is_kept()
             raise TrainingDiverged(
                 f"loss became {value} at epoch {epoch}, step {step + 1} (global step "
-                f"{self.state['step'] + step + 1}); {kept}. Try a lower {{lr}}, {{grad_clip}} 10 or {{kl_warmup}}")
+                f"{self.state['step'] + step + 1}); {kept}. {self._way_forward()}")
+
+    def _way_forward(self) -> str:
+        if self.run is None or not self.state["epoch"]:
+            return "Try a lower {lr}, {grad_clip} 10 or {kl_warmup}"
+        return "Continue it with {resume} and a lower {lr}, {grad_clip} 10 or {kl_warmup}"
 
     def _what_is_kept(self) -> str:
         saved = self.state["epoch"]
@@ -200,15 +217,32 @@ class Trainer:
         if self.state["epoch"] >= self.config.train.epochs:
             self.log(f"run already has {self.state['epoch']} epochs (asked for {self.config.train.epochs}); "
                      "nothing to do")
+        view = self._view()
+        self._call("on_train_start", view)
         try:
             for epoch in range(self.state["epoch"] + 1, self.config.train.epochs + 1):
-                self._end_epoch(epoch, self.train_epoch(epoch))
+                record = self._end_epoch(epoch, self.train_epoch(epoch))
+                self._call("on_epoch_end", view, record)
+        except BaseException as error:
+            self._call("on_train_end", view, error)
+            raise
+        else:
+            self._call("on_train_end", view, None)
         finally:
             # Drop the DDP wrapper: its reducer holds the process group and hooks on the network's
             # parameters, and the network outlives this trainer (the caller's Model).
             self.step_model = self.network
         self._restore_kept_weights()
         return self.network
+
+    def _view(self) -> TrainingView:
+        examples = self.x_val[:8] if len(self.x_val) else None
+        labels = self.data.val_labels[:8] if examples is not None and self.config.model.conditional else None
+        return TrainingView(self.config, self.run, self.network, examples, labels, self.state["epoch"] + 1)
+
+    def _call(self, hook: str, *args) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args)
 
     def _restore_kept_weights(self) -> None:
         if self.state["best_epoch"] in (None, self.state["epoch"]):
@@ -269,10 +303,11 @@ class Trainer:
         loss, recon, reg = (self.group.sum((terms_log * sizes).sum(0)) / n).tolist()
         return {"loss": loss, "recon": recon, "reg": reg, "seconds": seconds, "beta": beta, "n": n}
 
-    def _end_epoch(self, epoch: int, result: dict[str, float]) -> None:
+    def _end_epoch(self, epoch: int, result: dict[str, float]) -> dict[str, Any]:
+        """Validate, keep, checkpoint and log the epoch; return its metrics.jsonl record."""
         if not self._weights_finite():
             raise TrainingDiverged(f"weights became non-finite in epoch {epoch}; {self._what_is_kept()}. "
-                                   "Try a lower {lr}")
+                                   f"{self._way_forward()}")
         record = {"epoch": epoch, "step": self.state["step"], "train_loss": result["loss"],
                   "train_recon": result["recon"], "train_reg": result["reg"], "beta": result["beta"],
                   "seconds": round(result["seconds"], 3), "images_per_s": round(result["n"] / result["seconds"], 1),
@@ -289,10 +324,12 @@ class Trainer:
             self.state["best_val"], self.state["best_epoch"] = record.get("val_loss"), epoch
             self.best_state = {k: v.detach().clone() for k, v in self.network.state_dict().items()}
         record["best"] = best
+        if self.course_change is not None:  # the first epoch after a resume that changed course says so
+            record["course_change"], self.course_change = self.course_change, None
         if self.run is not None and self.group.main:
             if best:
                 self.run.save_weights(self.network, epoch)
-            self.run.save_checkpoint(self.network, self.optimizer, self.generator, self.state)
+            self.run.save_checkpoint(self.network, self.optimizer, self.generator, self.state, record)
             self.run.append_metrics(record)
         val = f"  val {record['val_loss']:.2f}" if "val_loss" in record else ""
         if "val_active_units" in record:
@@ -300,12 +337,22 @@ class Trainer:
         self.log(f"epoch {epoch}/{self.config.train.epochs}  train {result['loss']:.2f} (recon {result['recon']:.2f}, "
                  f"reg {result['reg']:.2f}){val}  {result['seconds']:.1f}s  {record['images_per_s']:.0f} img/s"
                  + ("  *best" if best else ""))
+        return record
+
+
+def course_change(saved: RunConfig, now: RunConfig, epoch: int) -> dict[str, Any] | None:
+    """What a resume changed of how the run learns (lr, clipping, warm-up), for the next metrics line:
+    from there on the run is not the one a straight training would have made."""
+    changed = {name: {"was": getattr(saved.train, name), "now": getattr(now.train, name)}
+               for name in COURSE if getattr(saved.train, name) != getattr(now.train, name)}
+    return {"after_epoch": epoch, **changed} if changed else None
 
 
 def train(config: RunConfig, data: Splits, out: str | Path | None = None, *, resume: bool = False,
-          progress: bool = True) -> Model:
+          progress: bool = True, callbacks: list[Callback] | tuple[Callback, ...] = ()) -> Model:
     """Train on in-memory splits; with `out`, write (or with `resume`, continue) a run folder there."""
-    trainer = Trainer(config, data, out, resume=resume, progress=progress)  # bad input raises before any write
+    trainer = Trainer(config, data, out, resume=resume, progress=progress,  # bad input raises before any write
+                      callbacks=callbacks)
     try:
         network = trainer.fit()
     except BaseException:

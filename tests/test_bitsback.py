@@ -1,0 +1,174 @@
+"""Bits-back compression: decompress(compress(x)) == x bit for bit, on hundreds of images and on the
+edge cases, at about the model's -ELBO; files from another model, damaged or foreign files and
+inputs the run cannot code are refused in one line, with nothing written."""
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import vaelab
+from vaelab.bitsback import coder
+from vaelab.bitsback.container import unpack
+from vaelab.cli import main
+from vaelab.data.binarize import fixed_binarization
+from vaelab.errors import InputError, ResourceError
+from vaelab.io import save_tensors
+from vaelab.metrics.likelihood import evaluate
+
+from conftest import TINY_TRAIN_ARGS
+
+pytest.importorskip("constriction")
+
+
+@pytest.fixture(scope="module")
+def binary_images(tiny_run) -> np.ndarray:
+    """350 binary 8x8 images: the tiny run's training and test images, binarized once."""
+    splits = vaelab.Run.open(tiny_run).data()
+    x = torch.cat([splits.split("train")[0], splits.split("test")[0]])
+    return fixed_binarization(x).numpy().astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def byte_run(tiny_idx, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bytes") / "run"
+    args = [a for a in TINY_TRAIN_ARGS if a not in ("--likelihood", "bernoulli")]
+    assert main(["train", "--data", f"idx:{tiny_idx}", *args, "--likelihood", "discretized-logistic",
+                 "--binarize", "none", "--out", str(out)]) == 0
+    return out
+
+
+def test_the_batches_grow_with_what_the_stack_can_lend_and_cover_every_image(tiny_run, binary_images):
+    header, _ = unpack(vaelab.compress(tiny_run, binary_images), "data")
+    batches = header["batches"]
+    assert batches[0] == 1 and sum(batches) == len(binary_images) and max(batches) <= coder.BATCH
+    assert batches[:3] == sorted(batches[:3]) and len(batches) < len(binary_images) / 10
+    with pytest.raises(ResourceError, match="batch sizes do not add up"):
+        coder.check_plan([1, 2], len(binary_images))
+
+
+def test_hundreds_of_binary_images_come_back_bit_for_bit_at_about_the_elbo(tiny_run, binary_images):
+    data = vaelab.compress(tiny_run, binary_images)
+    back = vaelab.decompress(tiny_run, data)
+    assert back.dtype == np.uint8 and np.array_equal(back, binary_images)
+    assert vaelab.compress(tiny_run, binary_images) == data  # the same bytes every time
+    # the code costs the negative ELBO: here the run's own estimate of it on the same images
+    model = vaelab.load(tiny_run)
+    elbo_bits = _elbo_bits(model, binary_images)
+    _, words = unpack(data, "data")  # the code itself: less the header and the seed words that come back
+    code_bits = 32 * (len(words) - len(coder.seed_words(model.latent_dim)))
+    assert code_bits / len(binary_images) == pytest.approx(elbo_bits, rel=0.03)
+    assert 8 * len(data) / len(binary_images) < 1.2 * elbo_bits  # the whole file: its ~350-byte header weighs here
+
+
+def _elbo_bits(model, images: np.ndarray) -> float:
+    """The mean negative ELBO of binary images, in bits, from the run's own evaluation."""
+    from vaelab.data.splits import Splits
+
+    x = torch.from_numpy(images).float()
+    splits = Splits(train=x[:1], val=x[:0], test=x)
+    return evaluate(model, splits, "test", iwae_k=1, n=len(x), seed=0)["elbo"] / math.log(2)
+
+
+@pytest.mark.parametrize("case", ["one", "black", "white", "odd-count"])
+def test_edge_cases_come_back(tiny_run, binary_images, case):
+    images = {"one": binary_images[:1], "black": np.zeros((3, 1, 8, 8), np.uint8),
+              "white": np.ones((3, 1, 8, 8), np.uint8), "odd-count": binary_images[:37]}[case]
+    assert np.array_equal(vaelab.decompress(tiny_run, vaelab.compress(tiny_run, images)), images)
+
+
+def test_8_bit_images_come_back_under_a_discretized_logistic(byte_run, tiny_idx_arrays):
+    images = tiny_idx_arrays[1]["test_images"][:, None][:150]  # (150, 1, 8, 8) uint8 0..255
+    data = vaelab.compress(byte_run, images)
+    assert np.array_equal(vaelab.decompress(byte_run, data), images)
+    assert len(data) < images.size  # fewer than 8 bits a pixel
+
+
+def test_values_are_taken_as_files_and_arrays_hold_them(tiny_run, binary_images):
+    again = vaelab.decompress(tiny_run, vaelab.compress(tiny_run, binary_images[:5] * 255))  # 0/255, as PNGs
+    assert np.array_equal(again, binary_images[:5])
+    assert np.array_equal(vaelab.decompress(tiny_run, vaelab.compress(tiny_run, binary_images[0].astype(bool))),
+                          binary_images[:1])
+
+
+@pytest.mark.parametrize("images,fragment", [
+    (np.full((2, 1, 8, 8), 0.5), "binary pixels (Bernoulli): images must hold only 0 and 1"),
+    (np.full((2, 1, 8, 8), 7, np.uint8), "images must hold only 0 and 1"),
+    (np.zeros((2, 1, 9, 9), np.uint8), "expected images of shape (1, 8, 8)"),
+    (np.zeros((0, 1, 8, 8), np.uint8), "expected images of shape (1, 8, 8)"),
+])
+def test_images_the_run_cannot_code_are_refused(tiny_run, images, fragment):
+    with pytest.raises(InputError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        vaelab.compress(tiny_run, images)
+
+
+def test_damaged_foreign_and_other_model_files_are_refused(tiny_run, byte_run, binary_images, tmp_path):
+    data = vaelab.compress(tiny_run, binary_images[:50])
+    for damaged, fragment in [(data[:-3], "truncated or damaged"), (data[:20], "truncated or damaged"),
+                              (b"GIF89a" + data[6:], "not a file vaelab compress wrote"),
+                              (data[:-4] + bytes(4), "checksum")]:
+        with pytest.raises(ResourceError, match=fragment):
+            vaelab.decompress(tiny_run, damaged)
+    other = shutil.copytree(tiny_run, tmp_path / "other")
+    weights = vaelab.Run.open(other).weights_file()
+    state = vaelab.load(other).network.state_dict()
+    name = next(iter(state))
+    state[name] = state[name] + 1e-3  # one weight moved: another model, though of the same shape
+    save_tensors(state, weights)
+    with pytest.raises(ResourceError, match="compressed with another model"):
+        vaelab.decompress(other, data)
+
+
+def test_a_continuous_likelihood_cannot_code_losslessly(tiny_idx, tmp_path):
+    out = tmp_path / "gauss"
+    args = [a for a in TINY_TRAIN_ARGS if a not in ("--likelihood", "bernoulli")]
+    assert main(["train", "--data", f"idx:{tiny_idx}", *args, "--likelihood", "gaussian-learned-pixel",
+                 "--binarize", "none", "--out", str(out)]) == 0
+    with pytest.raises(InputError, match="density over continuous values"):
+        vaelab.compress(out, np.zeros((1, 1, 8, 8), np.uint8))
+
+
+def refused(capsys, *args) -> str:
+    assert main([str(a) for a in args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_the_commands_round_trip_a_split_and_refuse_cleanly(tiny_run, tmp_path, capsys):
+    packed, back = tmp_path / "test.vbb", tmp_path / "back"
+    assert main(["compress", str(tiny_run), "--split", "test", "--out", str(packed)]) == 0
+    assert "bits per dimension" in capsys.readouterr().out
+    assert main(["decompress", str(tiny_run), str(packed), "--out", str(back), "--png"]) == 0
+    splits = vaelab.Run.open(tiny_run).data()
+    expected = fixed_binarization(splits.split("test")[0]).numpy().astype(np.uint8)
+    assert np.array_equal(np.load(back / "images.npy"), expected)
+    assert len(list(back.glob("*.png"))) == len(expected)
+    # refusals: one line, nothing written
+    assert "already exists; add --force" in refused(capsys, "decompress", tiny_run, packed, "--out", back)
+    (tmp_path / "junk.vbb").write_bytes(b"junk")
+    assert "not a file vaelab compress wrote" in refused(capsys, "decompress", tiny_run, tmp_path / "junk.vbb",
+                                                         "--out", tmp_path / "junk")
+    assert not (tmp_path / "junk").exists()
+    assert "INPUT" in refused(capsys, "compress", tiny_run, "--out", tmp_path / "x.vbb")
+    assert not (tmp_path / "x.vbb").exists()
+    np.save(tmp_path / "grey.npy", np.full((2, 1, 8, 8), 0.5))
+    assert "only 0 and 1" in refused(capsys, "compress", tiny_run, tmp_path / "grey.npy", "--out", tmp_path / "g.vbb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["back", "grey.npy", "junk.vbb", "test.vbb"]
+
+
+def smoke_compress(tiny_run, tiny_idx, tmp_path, capsys):
+    assert main(["compress", str(tiny_run), "--split", "test", "-n", "5", "--out", str(tmp_path / "x.vbb")]) == 0
+    assert "wrote" in capsys.readouterr().out
+
+
+def smoke_decompress(tiny_run, tiny_idx, tmp_path, capsys):
+    smoke_compress(tiny_run, tiny_idx, tmp_path, capsys)
+    assert main(["decompress", str(tiny_run), str(tmp_path / "x.vbb"), "--out", str(tmp_path / "back")]) == 0
+    assert np.load(tmp_path / "back" / "images.npy").shape == (5, 1, 8, 8)
+
+
+COMPRESS_SMOKE = {"compress": smoke_compress, "decompress": smoke_decompress}
