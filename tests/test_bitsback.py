@@ -172,3 +172,15 @@ def smoke_decompress(tiny_run, tiny_idx, tmp_path, capsys):
 
 
 COMPRESS_SMOKE = {"compress": smoke_compress, "decompress": smoke_decompress}
+
+
+def test_force_replaces_only_a_folder_decompress_wrote(tiny_run, binary_images, tmp_path, capsys):
+    packed, out = tmp_path / "x.vbb", tmp_path / "out"
+    packed.write_bytes(vaelab.compress(tiny_run, binary_images[:3]))
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    line = refused(capsys, "decompress", tiny_run, packed, "--out", out, "--force")
+    assert "holds files decompress did not write" in line and (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
+    assert main(["decompress", str(tiny_run), str(packed), "--out", str(out), "--force"]) == 0
+    assert np.array_equal(np.load(out / "images.npy"), binary_images[:3])

@@ -127,3 +127,16 @@ def test_a_missing_package_names_the_extra(tiny_idx, tmp_path, capsys, monkeypat
     assert line.endswith("tensorboard is not installed; the 'track' extra (TensorBoard and MLflow logs) brings it: "
                          "pip install 'vaelab[track]'")
     assert not (tmp_path / "run").exists()
+
+
+class Boom(vaelab.Callback):
+    def on_epoch_end(self, view, record):
+        raise RuntimeError("the tracking server went away")
+
+
+def test_a_failing_callback_stops_training_in_one_line_and_keeps_the_epoch(tiny_idx, tmp_path):
+    from vaelab.errors import ResourceError
+
+    with pytest.raises(ResourceError, match="the callback Boom failed in on_epoch_end: 'the tracking server went"):
+        vaelab.fit(f"idx:{tiny_idx}", tmp_path / "run", epochs=2, callbacks=[Boom()], **OPTIONS)
+    assert [r["epoch"] for r in records(tmp_path / "run")] == [1]  # saved before the callback ran

@@ -69,16 +69,20 @@ def _check_tensors(tensors: dict[str, torch.Tensor], optimizer: torch.optim.Opti
                                     f"{tuple(slots[name].shape)}, its parameter {tuple(param.shape)}")
     rng, expected = tensors.get("rng"), generator.get_state()
     if rng is None or rng.dtype != expected.dtype or rng.shape != expected.shape:
-        raise ResourceError(f"checkpoint {path} is damaged: its random generator state is not one")
+        raise ResourceError(f"checkpoint {path} has another random generator state than this device's: it "
+                            "was written on another kind of device, or is damaged")
 
 
-def checkpoint_record(path: str | Path) -> dict[str, Any] | None:
-    """The metrics.jsonl line of the checkpoint's epoch (None in checkpoints of older vaelab)."""
+def checkpoint_record(path: str | Path, epoch: int) -> dict[str, Any] | None:
+    """The metrics.jsonl line of the checkpoint's `epoch` (None in checkpoints of older vaelab)."""
     try:
         text = read_metadata(path).get("metrics")
-        return None if text is None else json.loads(text)
-    except ValueError as e:
+        record = None if text is None else json.loads(text)
+    except (ValueError, RecursionError) as e:
         raise ResourceError(f"checkpoint {path} is corrupt ({e})") from None
+    if record is not None and not (isinstance(record, dict) and record.get("epoch") == epoch):
+        raise ResourceError(f"checkpoint {path} is corrupt (its metrics line is not of its epoch {epoch})")
+    return record
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,

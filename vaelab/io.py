@@ -1,8 +1,10 @@
 """Files, written atomically and read defensively; tensors in safetensors (no pickle anywhere).
 
 Every file vaelab writes goes through `atomic_path`: the content is written to a temporary file
-beside the target and renamed over it only when complete, so a killed process never leaves a
-half-written file under the real name. Every file vaelab reads may have been damaged or written by
+beside the target, synced, and renamed over it only when complete, so a killed process never
+leaves a half-written file under the real name. The two exceptions are files that grow or that
+only name something: a log appended a line at a time (`append_line`, cut back if a write
+fails) and a run folder's lock file. Every file vaelab reads may have been damaged or written by
 someone else: the readers turn any failure into one `ResourceError` naming the path.
 """
 from __future__ import annotations

@@ -113,8 +113,8 @@ def unfinished(path: str | Path) -> bool:
     path = Path(path)
     if not path.is_dir() or (path / CHECKPOINT).exists():
         return False
-    names = [p.name for p in path.iterdir()]
-    return bool(names) and all(name in _own_files() or _is_temporary(name) for name in names)
+    names = [p.name for p in path.iterdir()]  # LOCK: made by a vaelab training, not a folder of like names
+    return LOCK in names and all(name in _own_files() or _is_temporary(name) for name in names)
 
 
 def is_run_folder(path: str | Path) -> bool:
@@ -164,19 +164,21 @@ class Run:
         run.claim()
         try:
             _refuse_if_taken(path)  # another process may have written it between the first look and the lock
-        except InputError:
+            run.save_config()
+            if data is not None:
+                run._save_data_facts(data)
+        except BaseException:  # a full disk, say: the folder is not left locked by this (living) process
             run.release()
             raise
-        run.save_config()
-        if data is None:
-            return run
-        if data.standardization is not None:  # a table's column statistics: what new rows are scaled by
-            run.write_artifact("standardization", data.standardization)
-        if data.label_names is not None:  # how other files' named labels are numbered
-            run.write_artifact("labels", list(data.label_names))
-        if data.vocabulary is not None:  # token ids mean nothing without it
-            atomic_write_text(run.artifact("vocabulary"), data.vocabulary)
         return run
+
+    def _save_data_facts(self, data: Splits) -> None:
+        if data.standardization is not None:  # a table's column statistics: what new rows are scaled by
+            self.write_artifact("standardization", data.standardization)
+        if data.label_names is not None:  # how other files' named labels are numbered
+            self.write_artifact("labels", list(data.label_names))
+        if data.vocabulary is not None:  # token ids mean nothing without it
+            atomic_write_text(self.artifact("vocabulary"), data.vocabulary)
 
     def claim(self) -> None:
         """Lock the folder for this process until `release` (or its end): a second training or resume
@@ -196,12 +198,16 @@ class Run:
             os.close(fd)
             raise ResourceError(f"another vaelab process (PID {holder or '?'}) is training into {self.path}; "
                                 "wait until it ends, or choose another {out}") from None
-        os.ftruncate(fd, 0)  # who holds it, for the message above; the kernel's lock is what counts
-        os.write(fd, f"{os.getpid()}\n".encode())
         self._lock = fd
-        for leftover in self.path.iterdir():  # ours now: what a killed writer left half-written goes
-            if _is_temporary(leftover.name):
-                leftover.unlink(missing_ok=True)
+        try:
+            os.ftruncate(fd, 0)  # who holds it, for the message above; the kernel's lock is what counts
+            os.write(fd, f"{os.getpid()}\n".encode())
+            for leftover in self.path.iterdir():  # ours now: what a killed writer left half-written goes
+                if _is_temporary(leftover.name):
+                    leftover.unlink(missing_ok=True)
+        except OSError as e:
+            self.release()
+            raise ResourceError(f"cannot write into the run folder {self.path}: {e.strerror or e}") from None
 
     def release(self) -> None:
         fd = getattr(self, "_lock", None)
@@ -367,12 +373,12 @@ class Run:
         """Make metrics.jsonl end at the checkpoint's epoch: drop lines of later epochs (written by an
         older vaelab before its checkpoint), and write the checkpoint's own line again if a kill
         between the checkpoint and the log lost it."""
-        epoch = self.checkpoint_epoch()
-        records = [r for r in self.metrics() if r["epoch"] <= epoch]
-        saved = checkpoint_record(self.path / CHECKPOINT) if self.has_checkpoint else None
+        epoch, written = self.checkpoint_epoch(), self.metrics()
+        records = [r for r in written if r["epoch"] <= epoch]
+        saved = checkpoint_record(self.path / CHECKPOINT, epoch) if self.has_checkpoint else None
         if saved is not None and (not records or records[-1].get("epoch") != epoch):
             records.append(saved)
-        if records != self.metrics():
+        if records != written:
             atomic_write_text(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in records))
 
     # --- artefacts ----------------------------------------------------------------------------------

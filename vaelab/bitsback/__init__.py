@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from ..errors import InputError, ResourceError
-from ..model import check_weights
 from ..progress import progress_bar
 from ..run import Run
 from . import coder
@@ -33,9 +32,11 @@ from .container import fingerprint, pack, unpack
 from .inputs import as_symbols
 
 
+MAX_THREADS = 4096
+
+
 def _network(run: Run):
     network = run.network()
-    check_weights(network, run)  # NaN or huge weights would make the coder panic
     config = network.config
     if config.num_classes:
         raise InputError(f"{run.path} is a conditional model; compression needs an unconditional one "
@@ -93,7 +94,9 @@ def decompress(run: str | Path | Run, data: bytes, *, progress: bool = False, wh
     count, shape = header.get("count"), header.get("shape")
     if not (isinstance(count, int) and 0 < count and shape == list(network.config.shape)):
         raise ResourceError(f"{where} is damaged (its header's count or shape is not the run's)")
-    threads = header.get("threads") if isinstance(header.get("threads"), int) and header["threads"] > 0 else 1
+    threads = header.get("threads")
+    if not (isinstance(threads, int) and 1 <= threads <= MAX_THREADS):
+        raise ResourceError(f"{where} is damaged (its header's thread count is not one)")
     batches = coder.check_plan(header.get("batches"), count)
     bits = coder.BitsBack(network)
     with _threads(threads), progress_bar(count, "decompress", progress, unit="img", lines=True) as bar:

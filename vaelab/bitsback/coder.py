@@ -19,9 +19,9 @@ they come back at the end of decompressing, which checks that they are intact (s
 between). After that, each batch is as large as the stack can lend to (at most BATCH images):
 compressing estimates what each image's step 1 takes (the entropy of its quantized posterior)
 and takes the longest run of images whose takes fit in an eighth of the bits already there
-(TAKE_MARGIN says why). Each image leaves the stack larger than it found it, so the batches grow. Their sizes go into the file, because
-both directions must use the same batches: a network's floating point result may depend on the
-batch it is computed in.
+(TAKE_MARGIN says why). Each image leaves the stack larger than it found it, so the batches
+grow. Their sizes go into the file, because both directions must use the same batches: a
+network's floating point result may depend on the batch it is computed in.
 """
 from __future__ import annotations
 

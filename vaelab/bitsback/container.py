@@ -49,7 +49,7 @@ def unpack(data: bytes, where: str) -> tuple[dict[str, Any], np.ndarray]:
         start = len(MAGIC) + 4
         header = json.loads(data[start:start + length].decode("utf-8"))
         (crc,) = struct.unpack_from("<I", data, start + length)
-    except (struct.error, UnicodeDecodeError, json.JSONDecodeError):
+    except (struct.error, UnicodeDecodeError, ValueError, RecursionError):
         raise ResourceError(f"{where} is truncated or damaged (its header cannot be read)") from None
     if not isinstance(header, dict) or header.get("version") != VERSION:
         raise ResourceError(f"{where} was written in another format version ({header.get('version')!r} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -79,6 +80,9 @@ def run_decompress(args: argparse.Namespace) -> int:
     if out.exists() and not (args.force and out.is_dir()):
         raise InputError(f"{out} already exists; add {{force}} to replace it" if out.is_dir() or not args.force
                          else f"{out} is a file; give a folder", "out")
+    if out.exists() and any(not (p.name == IMAGES or (p.suffix == ".png" and p.stem.isdigit())) for p in out.iterdir()):
+        raise InputError(f"{out} holds files decompress did not write; --force replaces only a folder it wrote",
+                         "out")
     if not out.parent.is_dir():
         raise ResourceError(f"output folder does not exist: {out.parent}")
     try:
@@ -97,6 +101,9 @@ def _write_folder(out: Path, images: np.ndarray, png: bool, binary: bool) -> Non
 
     try:
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is as readable as any folder
     except OSError as e:
         raise ResourceError(f"cannot write into {out.parent}: {e.strerror or e}") from None
     try:

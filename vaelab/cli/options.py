@@ -38,7 +38,7 @@ class Parser(argparse.ArgumentParser):
 
 
 # Library parameters whose command-line option has another name.
-PARAMETER_DESTS = {"y": "label"}
+PARAMETER_DESTS = {"y": "label", "images_every": "log_images_every"}
 
 
 class FlagMap:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from ..errors import InputError
 from ..train.callbacks import Callback
 
+from .snapshot import IMAGES_EVERY
+
 KINDS = ("tensorboard", "mlflow")
-IMAGES_EVERY = 5  # epochs between picture grids (the last epoch always gets them)
 
 
 def logger(spec: str, images_every: int = IMAGES_EVERY) -> Callback:

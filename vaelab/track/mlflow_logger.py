@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import ResourceError
 from ..extras import module, require
 from ..train.callbacks import Callback, TrainingView
-from .snapshot import hyperparameters, kept_record, pictures, scalars, wants_pictures
+from .snapshot import IMAGES_EVERY, hyperparameters, kept_record, pictures, scalars, wants_pictures
 
 EXPERIMENT = "vaelab"
 STORE = "mlflow.db"  # in the folder given, beside artifacts/
@@ -35,7 +35,7 @@ class MLflowLogger(Callback):
     grids as artifacts, and tags for the run folder and any course change. A resumed run folder goes
     on in the MLflow run it started (its id is kept in the run folder)."""
 
-    def __init__(self, where: str, images_every: int = 5, experiment: str = EXPERIMENT):
+    def __init__(self, where: str, images_every: int = IMAGES_EVERY, experiment: str = EXPERIMENT):
         require("track", "mlflow")
         self.uri, artifacts = tracking_uri(where)
         if self.uri.startswith("sqlite:"):

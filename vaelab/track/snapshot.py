@@ -11,6 +11,7 @@ import torch
 from ..train.callbacks import TrainingView
 from ..viz.grid import grid_image
 
+IMAGES_EVERY = 5  # epochs between picture grids (the last epoch always gets them)
 SAMPLES = 16
 SAMPLE_SEED = 0  # the same draws every epoch, so the grids show the model change, not the noise
 

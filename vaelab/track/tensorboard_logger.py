@@ -7,7 +7,7 @@ from typing import Any
 from ..errors import ResourceError
 from ..extras import module, require
 from ..train.callbacks import Callback, TrainingView
-from .snapshot import hyperparameters, kept_record, pictures, scalars, wants_pictures
+from .snapshot import IMAGES_EVERY, hyperparameters, kept_record, pictures, scalars, wants_pictures
 
 
 class TensorBoardLogger(Callback):
@@ -16,7 +16,7 @@ class TensorBoardLogger(Callback):
     Scalars are tagged with their metrics.jsonl names at step = epoch. A resumed run appends to the
     same folder; events a killed run wrote after its last checkpoint are purged."""
 
-    def __init__(self, folder: str | Path, images_every: int = 5):
+    def __init__(self, folder: str | Path, images_every: int = IMAGES_EVERY):
         require("track", "tensorboard")
         self.folder, self.images_every, self.writer, self.best = Path(folder).expanduser(), images_every, None, None
         try:
@@ -48,7 +48,9 @@ class TensorBoardLogger(Callback):
     def on_train_end(self, view: TrainingView, error: BaseException | None) -> None:
         if self.writer is None:
             return
-        kept = kept_record(view, self.best)
-        if error is None and kept is not None and "val_loss" in kept:  # the hyperparameter table's metric
-            self.writer.add_scalar("best_val_loss", kept["val_loss"], kept["epoch"])
-        self.writer.close()
+        try:
+            kept = kept_record(view, self.best)
+            if error is None and kept is not None and "val_loss" in kept:  # the hyperparameter table's metric
+                self.writer.add_scalar("best_val_loss", kept["val_loss"], kept["epoch"])
+        finally:
+            self.writer.close()

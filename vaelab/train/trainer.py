@@ -17,7 +17,7 @@ from torch import Tensor
 from ..config import RunConfig
 from ..data import Splits, binarize_levels, byte_levels, presented
 from ..data.values import summarize
-from ..errors import ResourceError, TrainingDiverged
+from ..errors import ResourceError, TrainingDiverged, VaelabError, excerpt
 from ..model import Model
 from ..models import VAE, build_network
 from ..objectives import warmup_beta
@@ -106,10 +106,12 @@ class Trainer:
             self.state = self.run.load_checkpoint(self.network, self.optimizer, self.generator)
             for group, settings in zip(self.optimizer.param_groups, parameter_groups(self.network, config.train.lr)):
                 group["lr"] = settings.get("lr", config.train.lr)  # --resume --lr: the new rate from here on
-            if self.group.main:
-                self.course_change = course_change(Run.open(self.run.path).config, config, self.state["epoch"])
+            if self.group.main:  # against the course the checkpoint was made with (older ones: the saved config)
+                before = self.state.get("course") or course_of(Run.open(self.run.path).config)
+                self.course_change = course_change(before, config, self.state["epoch"])
                 self.run.restore_metrics()  # the metrics line a kill after the checkpoint lost, written again
                 self.run.save_config()  # only now, once the checkpoint loaded: what changed on resume is recorded
+        self.state["course"] = course_of(config)  # kept in each checkpoint, for the next resume to compare
         self.step_model = self._step_model()
 
     def _prepare_run(self, out: str | Path | None, resume: bool) -> Run | None:
@@ -121,7 +123,6 @@ class Trainer:
             try:
                 if resume and run.has_checkpoint:
                     run.claim()
-                    run.require_checkpoint()
                 else:  # a new folder, or one a run left before its first checkpoint: started afresh
                     restarting = unfinished(out)
                     run = Run.create(out, self.config, self.data)
@@ -241,8 +242,19 @@ class Trainer:
         return TrainingView(self.config, self.run, self.network, examples, labels, self.state["epoch"] + 1)
 
     def _call(self, hook: str, *args) -> None:
+        """Call a hook of every callback. A callback's own failure (a tracking server gone) stops the
+        training as a ResourceError naming it; at the end of a failed training it is dropped, so the
+        failure that ended training is the one reported."""
         for callback in self.callbacks:
-            getattr(callback, hook)(*args)
+            try:
+                getattr(callback, hook)(*args)
+            except VaelabError:
+                if not (hook == "on_train_end" and args[-1] is not None):
+                    raise
+            except Exception as e:  # noqa: BLE001  whatever the callback's library raises
+                if not (hook == "on_train_end" and args[-1] is not None):
+                    raise ResourceError(f"the callback {type(callback).__name__} failed in {hook}: "
+                                        f"{excerpt(str(e) or type(e).__name__)}") from e
 
     def _restore_kept_weights(self) -> None:
         if self.state["best_epoch"] in (None, self.state["epoch"]):
@@ -340,11 +352,16 @@ class Trainer:
         return record
 
 
-def course_change(saved: RunConfig, now: RunConfig, epoch: int) -> dict[str, Any] | None:
+def course_of(config: RunConfig) -> dict[str, float]:
+    """How the run learns: what `--resume` may change and the metrics then note."""
+    return {name: getattr(config.train, name) for name in COURSE}
+
+
+def course_change(before: dict[str, Any], now: RunConfig, epoch: int) -> dict[str, Any] | None:
     """What a resume changed of how the run learns (lr, clipping, warm-up), for the next metrics line:
     from there on the run is not the one a straight training would have made."""
-    changed = {name: {"was": getattr(saved.train, name), "now": getattr(now.train, name)}
-               for name in COURSE if getattr(saved.train, name) != getattr(now.train, name)}
+    changed = {name: {"was": before.get(name), "now": value} for name, value in course_of(now).items()
+               if before.get(name) != value}
     return {"after_epoch": epoch, **changed} if changed else None
 
 
