@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import from its own layer or a lower one, never a higher one):
 
-    core       version, errors, extras, io, registry, config, presets, distributions, likelihoods,
+    core       version, errors, extras, io, artifacts, registry, config, presets, distributions, likelihoods,
                objectives, regularizers, active_units, shard, progress
     parts      data, nets, models, viz
     run        run (Run, the owner of a run folder), checkpoint (its resumable checkpoint's format),
@@ -27,8 +27,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "vaelab"
 LAYERS = [
-    ("core", ["version", "errors", "extras", "io", "registry", "config", "presets", "distributions", "likelihoods",
-              "objectives", "regularizers", "active_units", "shard", "progress"]),
+    ("core", ["version", "errors", "extras", "io", "artifacts", "registry", "config", "presets", "distributions",
+              "likelihoods", "objectives", "regularizers", "active_units", "shard", "progress"]),
     ("parts", ["data", "nets", "models", "viz"]),
     ("run", ["checkpoint", "run", "model"]),
     ("train", ["train"]),
