@@ -46,6 +46,14 @@ LOCK = ".lock"
 
 
 # --- the runs under test ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module", autouse=True)
+def own_cache(tmp_path_factory):
+    """What the commands cache (e.g. a molecule test set's statistics) goes to a temporary folder, not ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VAELAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def runs(tiny_run, tiny_idx, tmp_path_factory) -> dict[str, Path]:
     """Three pristine run folders, each with every side file its kind has (never changed: cases copy them).
