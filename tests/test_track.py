@@ -75,6 +75,18 @@ def test_tensorboard_holds_every_scalar_pictures_and_the_config_and_resume_goes_
     assert events.PluginTagToContent("hparams")  # the config, as TensorBoard's hyperparameter table
     kept = [r for r in records(run) if r["best"]][-1]
     assert logged["best_val_loss"][-1] == (kept["epoch"], pytest.approx(kept["val_loss"], rel=1e-6))
+    final = final_evaluation_of(run)  # the kept model on the test split, as vaelab evaluate reports it
+    for name in ("elbo", "kl", "nll_iwae", "bits_per_dim"):
+        assert logged[f"test_{name}"][-1] == (3, pytest.approx(final[name], rel=1e-6)), name  # (and at 2, the first call's)
+
+
+def final_evaluation_of(run) -> dict:
+    from vaelab.metrics.likelihood import evaluate
+    from vaelab.track.snapshot import FINAL_EXAMPLES, FINAL_IWAE_K
+
+    model = vaelab.load(run)
+    splits = model.run.data()
+    return evaluate(model, splits, "test", iwae_k=FINAL_IWAE_K, n=min(FINAL_EXAMPLES, len(splits.test)))
 
 
 def test_mlflow_run_holds_every_scalar_exactly_and_resume_continues_it(tiny_idx, tmp_path):
@@ -93,6 +105,8 @@ def test_mlflow_run_holds_every_scalar_exactly_and_resume_continues_it(tiny_idx,
         for name, value in scalars(record).items():
             history = [(m.step, m.value) for m in client.get_metric_history(first, name) if m.step == record["epoch"]]
             assert history == [(record["epoch"], value)], name
+    final = final_evaluation_of(run)
+    assert [(m.step, m.value) for m in client.get_metric_history(first, "test_elbo")][-1] == (3, final["elbo"])
     params = runs[0].data.params
     assert params["model.latent_dim"] == "2" and params["train.lr"] == "0.001"
     assert "lr" in runs[0].data.tags["course_change.epoch_3"]

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import ResourceError
 from ..extras import module, require
 from ..train.callbacks import Callback, TrainingView
-from .snapshot import IMAGES_EVERY, hyperparameters, kept_record, pictures, scalars, wants_pictures
+from .snapshot import IMAGES_EVERY, final_evaluation, hyperparameters, kept_record, pictures, scalars, wants_pictures
 
 EXPERIMENT = "vaelab"
 STORE = "mlflow.db"  # in the folder given, beside artifacts/
@@ -99,5 +99,8 @@ class MLflowLogger(Callback):
         kept = kept_record(view, self.best)
         if error is None and kept is not None and "val_loss" in kept:
             self.client.log_metric(self.run_id, "best_val_loss", kept["val_loss"], step=kept["epoch"])
+        if error is None:
+            for name, value in final_evaluation(view).items():
+                self.client.log_metric(self.run_id, name, value, step=view.config.train.epochs)
         status = "FINISHED" if error is None else "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
         self.client.set_terminated(self.run_id, status)

@@ -33,6 +33,28 @@ def hyperparameters(config) -> dict[str, Any]:
     return flat
 
 
+FINAL_EXAMPLES, FINAL_IWAE_K = 2000, 10  # the final evaluation: a bounded look, `vaelab evaluate` is the full one
+
+
+@torch.no_grad()
+def final_evaluation(view: TrainingView) -> dict[str, float]:
+    """The trained model (the kept weights) on up to FINAL_EXAMPLES test examples, as `vaelab evaluate
+    --iwae-k FINAL_IWAE_K -n FINAL_EXAMPLES` reports it: test_elbo, test_recon, test_kl, test_nll_iwae,
+    test_bits_per_dim, test_active_units. Empty for molecules (`vaelab mol evaluate`) or no test split."""
+    from ..metrics.likelihood import evaluate
+
+    data = view.data
+    if data is None or view.config.model.reads_tokens or not len(data.test):
+        return {}
+    network, was_training = view.network, view.network.training
+    try:
+        result = evaluate(view.model(), data, "test", iwae_k=FINAL_IWAE_K, n=min(FINAL_EXAMPLES, len(data.test)))
+    finally:
+        network.train(was_training)
+    return {f"test_{k}": float(result[k]) for k in ("elbo", "recon", "kl", "nll_iwae", "bits_per_dim", "active_units")
+            if isinstance(result.get(k), (int, float)) and not isinstance(result.get(k), bool)}
+
+
 def kept_record(view: TrainingView, seen: dict[str, Any] | None) -> dict[str, Any] | None:
     """The metrics line of the kept (best) epoch: from the run folder, which also knows the epochs
     before a resume, else the last best one this logger saw."""

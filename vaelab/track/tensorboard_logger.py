@@ -7,7 +7,7 @@ from typing import Any
 from ..errors import ResourceError
 from ..extras import module, require
 from ..train.callbacks import Callback, TrainingView
-from .snapshot import IMAGES_EVERY, hyperparameters, kept_record, pictures, scalars, wants_pictures
+from .snapshot import IMAGES_EVERY, final_evaluation, hyperparameters, kept_record, pictures, scalars, wants_pictures
 
 
 class TensorBoardLogger(Callback):
@@ -52,5 +52,8 @@ class TensorBoardLogger(Callback):
             kept = kept_record(view, self.best)
             if error is None and kept is not None and "val_loss" in kept:  # the hyperparameter table's metric
                 self.writer.add_scalar("best_val_loss", kept["val_loss"], kept["epoch"])
+            if error is None:  # the network holds the kept weights by now (the trainer restores them first)
+                for name, value in final_evaluation(view).items():
+                    self.writer.add_scalar(name, value, view.config.train.epochs)
         finally:
             self.writer.close()

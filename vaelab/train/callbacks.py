@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ..config import RunConfig
+from ..data import Splits
 from ..model import Model
 from ..run import Run
 
@@ -35,6 +36,7 @@ class TrainingView:
     examples: torch.Tensor | None  # up to 8 validation examples, as the network sees them
     labels: torch.Tensor | None  # their labels, for a conditional model
     first_epoch: int
+    data: Splits | None = None  # the splits it trains on (the test split: for a final evaluation)
 
     def model(self) -> Model:
         """The network as a `vaelab.Model` (sample, reconstruct, encode), with the weights of this moment."""
@@ -51,4 +53,5 @@ class Callback:
         """After an epoch is saved; `record` is the line metrics.jsonl got."""
 
     def on_train_end(self, view: TrainingView, error: BaseException | None) -> None:
-        """After the last epoch, or when training stopped with `error` (which is raised again after)."""
+        """After the last epoch, with the kept (best) weights in the network; or when training stopped
+        with `error` (which is raised again after)."""

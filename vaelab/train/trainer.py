@@ -227,19 +227,18 @@ class Trainer:
         except BaseException as error:
             self._call("on_train_end", view, error)
             raise
-        else:
-            self._call("on_train_end", view, None)
         finally:
             # Drop the DDP wrapper: its reducer holds the process group and hooks on the network's
             # parameters, and the network outlives this trainer (the caller's Model).
             self.step_model = self.network
         self._restore_kept_weights()
+        self._call("on_train_end", view, None)  # with the kept weights, which the caller gets
         return self.network
 
     def _view(self) -> TrainingView:
         examples = self.x_val[:8] if len(self.x_val) else None
         labels = self.data.val_labels[:8] if examples is not None and self.config.model.conditional else None
-        return TrainingView(self.config, self.run, self.network, examples, labels, self.state["epoch"] + 1)
+        return TrainingView(self.config, self.run, self.network, examples, labels, self.state["epoch"] + 1, self.data)
 
     def _call(self, hook: str, *args) -> None:
         """Call a hook of every callback. A callback's own failure (a tracking server gone) stops the
