@@ -920,7 +920,7 @@ CLOSED_GAPS = {  # id: (run, file, damage, command, where the fix is)
         "the counters must be an object of integer epoch and step >= 0 and numbers"),
     "metrics-record": (
         "image", "metrics.jsonl", lambda p: p.write_text('{"epoch": [1]}\n'), RESUME,
-        "vaelab/run.py Run.metrics / trim_metrics: TypeError escapes; each line must be an object with an integer "
+        "vaelab/run.py Run.metrics / restore_metrics: TypeError escapes; each line must be an object with an integer "
         "epoch"),
     "json-nesting": (
         "image", "config.json", lambda p: p.write_bytes(b"[" * 100_000),

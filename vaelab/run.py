@@ -229,10 +229,6 @@ class Run:
     def has_checkpoint(self) -> bool:
         return (self.path / CHECKPOINT).is_file()
 
-    def require_checkpoint(self) -> None:
-        if not self.has_checkpoint:
-            raise ResourceError(f"cannot resume: {self.path / CHECKPOINT} not found")
-
     def checkpoint_epoch(self) -> int:
         """Epochs the checkpoint holds (0 without one)."""
         return int(checkpoint_counters(self.path / CHECKPOINT)["epoch"]) if self.has_checkpoint else 0
