@@ -123,6 +123,19 @@ def tiny_run(tiny_idx, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_conditional_run(tiny_idx, tmp_path_factory) -> Path:
+    """A conditional run (latent size 3, labels 0..2) on `tiny_idx`, trained like `tiny_run`. Shared: copy to change."""
+    from vaelab.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / "cvae"
+    with tiny_torch():
+        rc = main(["train", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--latent-dim", "3", "--conditional",
+                   "--out", str(out)])
+    assert rc == 0
+    return out
+
+
 def as_values(splits):
     """Splits whose examples are float values, as the model reads them (image sources hold uint8 levels)."""
     import dataclasses

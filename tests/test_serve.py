@@ -37,7 +37,7 @@ from vaelab.serve import create_app
 from vaelab.serve.access import ANY_ADDRESS, LOOPBACK_NAMES, access_for, allowed_hosts, is_loopback
 from vaelab.serve.app import MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 
-from conftest import TINY_CLASSES, TINY_TEST, TINY_TRAIN_ARGS, as_values, tiny_torch
+from conftest import TINY_CLASSES, TINY_TEST, as_values, tiny_torch
 
 pytestmark = pytest.mark.usefixtures("tiny_torch_defaults")
 
@@ -53,12 +53,10 @@ def served(tiny_run):
 
 
 @pytest.fixture(scope="module")
-def served_conditional(tiny_idx, tmp_path_factory):
+def served_conditional(tiny_conditional_run):
     """The same for a conditional run with a 3-D latent: labels go into the decoder, the map is a PCA."""
-    run = tmp_path_factory.mktemp("serve") / "cvae"
+    run = tiny_conditional_run
     with tiny_torch():
-        assert main(["train", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--latent-dim", "3", "--conditional",
-                     "--out", str(run)]) == 0
         client = TestClient(create_app(run))
     model = vaelab.load(run)
     return client, model, as_values(model.run.data())

@@ -19,11 +19,10 @@ from schemathesis import GenerationMode
 from schemathesis.checks import (content_type_conformance, ignored_auth, negative_data_rejection, not_a_server_error,
                                  response_schema_conformance, status_code_conformance)
 
-from vaelab.cli import main
 from vaelab.serve import create_app
 from vaelab.serve.access import allowed_hosts
 
-from conftest import TINY_TRAIN_ARGS, tiny_torch
+from conftest import tiny_torch
 
 pytestmark = pytest.mark.usefixtures("tiny_torch_defaults")
 
@@ -34,12 +33,10 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture(scope="module")
-def fuzzed_app(tiny_idx, tmp_path_factory):
+def fuzzed_app(tiny_conditional_run):
     """The explorer over a conditional run (labels 0..2 matter), as `vaelab serve --host 0.0.0.0` makes it."""
-    run = tmp_path_factory.mktemp("fuzz") / "cvae"
+    run = tiny_conditional_run
     with tiny_torch():
-        assert main(["train", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--latent-dim", "3", "--conditional",
-                     "--out", str(run)]) == 0
         # testserver: the Host name schemathesis's in-process client sends, as a proxy's name would be
         return create_app(run, max_examples=50, allowed_hosts=allowed_hosts("0.0.0.0", ["testserver"]), token=TOKEN)
 
