@@ -59,7 +59,8 @@ def _threads(count: int) -> Iterator[None]:
 
 
 def _settings(network) -> dict[str, Any]:
-    return {"latent_step": coder.LATENT_STEP, "latent_range": coder.LATENT_RANGE, "batch": coder.BATCH,
+    return {"latent_step": coder.LATENT_STEP, "latent_range": coder.LATENT_RANGE,
+            "window_sds": coder.WINDOW_SDS, "batch": coder.BATCH,
             "likelihood": network.config.likelihood}
 
 
