@@ -12,9 +12,10 @@ import torch
 
 import vaelab
 from vaelab.bitsback import coder
-from vaelab.bitsback.container import unpack
+from vaelab.bitsback.container import pack, unpack
 from vaelab.cli import main
 from vaelab.data.binarize import fixed_binarization
+from vaelab.data.splits import Splits
 from vaelab.errors import InputError, ResourceError
 from vaelab.io import save_tensors
 from vaelab.metrics.likelihood import evaluate
@@ -66,8 +67,6 @@ def test_hundreds_of_binary_images_come_back_bit_for_bit_at_about_the_elbo(tiny_
 
 def _elbo_bits(model, images: np.ndarray) -> float:
     """The mean negative ELBO of binary images, in bits, from the run's own evaluation."""
-    from vaelab.data.splits import Splits
-
     x = torch.from_numpy(images).float()
     splits = Splits(train=x[:1], val=x[:0], test=x)
     return evaluate(model, splits, "test", iwae_k=1, n=len(x), seed=0)["elbo"] / math.log(2)
@@ -105,6 +104,45 @@ def test_8_bit_images_come_back_under_a_discretized_logistic(byte_run, tiny_idx_
     assert len(data) < images.size  # fewer than 8 bits a pixel
 
 
+@pytest.mark.parametrize("which", ["binary", "bytes"])
+def test_the_importance_weights_use_the_runs_own_likelihood(tiny_run, byte_run, binary_images, tiny_idx_arrays, which):
+    run = tiny_run if which == "binary" else byte_run
+    images = binary_images[:20] if which == "binary" else tiny_idx_arrays[1]["test_images"][:20, None]
+    network = vaelab.Run.open(run).network().eval()
+    bits = coder.BitsBack(network)
+    with torch.no_grad():
+        decoded = network.decoder(torch.randn(len(images), network.config.latent_dim), None)
+        own = network.likelihood(decoded).log_prob(torch.from_numpy(images / (bits.pixels.levels - 1)).float())
+    assert bits.pixels.log_likelihood(images, decoded) == pytest.approx(own.double().numpy(), rel=1e-4)  # float32 sums
+
+
+def test_importance_samples_come_back_and_code_about_the_iwae_bound(tiny_run, binary_images):
+    """Monte Carlo bits-back (Ruan et al. 2021): K draws per image, the chosen one by its weight."""
+    data = vaelab.compress(tiny_run, binary_images, samples=8)
+    assert np.array_equal(vaelab.decompress(tiny_run, data), binary_images)
+    header, words = unpack(data, "data")
+    assert header["samples"] == 8
+    model = vaelab.load(tiny_run)
+    x = torch.from_numpy(binary_images).float()
+    iwae = evaluate(model, Splits(train=x[:1], val=x[:0], test=x), "test", iwae_k=8, n=len(x), seed=0)
+    code_bits = 32 * (len(words) - len(coder.seed_words(model.latent_dim))) / len(binary_images)
+    assert code_bits == pytest.approx(iwae["nll_iwae"] / math.log(2), rel=0.03)
+    assert code_bits < iwae["elbo"] / math.log(2)  # below what one draw per image approaches
+    for edge in (binary_images[:1], binary_images[:37]):
+        assert np.array_equal(vaelab.decompress(tiny_run, vaelab.compress(tiny_run, edge, samples=3)), edge)
+
+
+def test_8_bit_images_come_back_with_importance_samples(byte_run, tiny_idx_arrays):
+    images = tiny_idx_arrays[1]["test_images"][:, None][:40]
+    assert np.array_equal(vaelab.decompress(byte_run, vaelab.compress(byte_run, images, samples=4)), images)
+
+
+@pytest.mark.parametrize("samples", [0, 257, 2.0, True])
+def test_a_sample_count_out_of_range_is_refused(tiny_run, binary_images, samples):
+    with pytest.raises(InputError, match="samples must be a whole number"):
+        vaelab.compress(tiny_run, binary_images[:2], samples=samples)
+
+
 def test_values_are_taken_as_files_and_arrays_hold_them(tiny_run, binary_images):
     again = vaelab.decompress(tiny_run, vaelab.compress(tiny_run, binary_images[:5] * 255))  # 0/255, as PNGs
     assert np.array_equal(again, binary_images[:5])
@@ -138,6 +176,9 @@ def test_damaged_foreign_and_other_model_files_are_refused(tiny_run, byte_run, b
     save_tensors(state, weights)
     with pytest.raises(ResourceError, match="compressed with another model"):
         vaelab.decompress(other, data)
+    header, words = unpack(data, "data")
+    with pytest.raises(ResourceError, match="sample count"):
+        vaelab.decompress(tiny_run, pack({**header, "samples": 0}, words))
 
 
 def test_a_continuous_likelihood_cannot_code_losslessly(tiny_idx, tmp_path):
@@ -175,6 +216,8 @@ def test_the_commands_round_trip_a_split_and_refuse_cleanly(tiny_run, tmp_path, 
     assert not (tmp_path / "x.vbb").exists()
     np.save(tmp_path / "grey.npy", np.full((2, 1, 8, 8), 0.5))
     assert "only 0 and 1" in refused(capsys, "compress", tiny_run, tmp_path / "grey.npy", "--out", tmp_path / "g.vbb")
+    assert "--samples must lie in" in refused(capsys, "compress", tiny_run, "--split", "test", "--samples", "0",
+                                              "--out", tmp_path / "s.vbb")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["back", "grey.npy", "junk.vbb", "test.vbb"]
 
 

@@ -33,6 +33,11 @@ from .inputs import as_symbols
 
 
 MAX_THREADS = 4096
+MAX_SAMPLES = 256  # importance samples per image: each costs a decoder pass in both directions
+
+
+def _is_sample_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SAMPLES
 
 
 def _network(run: Run):
@@ -64,17 +69,23 @@ def _settings(network) -> dict[str, Any]:
             "likelihood": network.config.likelihood}
 
 
-def compress(run: str | Path | Run, images: Any, *, progress: bool = False) -> bytes:
+def compress(run: str | Path | Run, images: Any, *, samples: int = 1, progress: bool = False) -> bytes:
     """Compress images losslessly with a run's VAE: (N, *shape) or one (*shape) image of the run's
     pixel values (0/1 for a Bernoulli run, 0..255 for an 8-bit one; bool, integer or float arrays).
 
-    Returns the file's bytes: a header naming the run, then the code (about -ELBO bits per image)."""
+    samples: latents drawn per image. 1 is BB-ANS, about -ELBO bits per image; K > 1 is Monte Carlo
+    bits-back with importance sampling (Ruan et al. 2021), about the IWAE bound with K samples, for
+    K decoder passes per image in both directions.
+
+    Returns the file's bytes: a header naming the run, then the code."""
+    if not _is_sample_count(samples):
+        raise InputError(f"samples must be a whole number in 1..{MAX_SAMPLES}, got {samples!r}", "samples")
     run = run if isinstance(run, Run) else Run.open(run)
     network = _network(run)
-    bits = coder.BitsBack(network)
+    bits = coder.BitsBack(network, samples)
     x = as_symbols(images, tuple(network.config.shape), bits.pixels.levels)
     header = {"run": fingerprint(run.weights_file(), run.config), "count": len(x), "shape": list(x.shape[1:]),
-              "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "threads": torch.get_num_threads(), "samples": samples, "torch": torch.__version__,
               "cpu": torch.backends.cpu.get_cpu_capability(), **_settings(network)}
     with _threads(header["threads"]), progress_bar(len(x), "compress", progress, unit="img", lines=True) as bar:
         words, batches = bits.compress(x, bar)
@@ -98,8 +109,11 @@ def decompress(run: str | Path | Run, data: bytes, *, progress: bool = False, wh
     threads = header.get("threads")
     if not (isinstance(threads, int) and 1 <= threads <= MAX_THREADS):
         raise ResourceError(f"{where} is damaged (its header's thread count is not one)")
+    samples = header.get("samples")
+    if not _is_sample_count(samples):
+        raise ResourceError(f"{where} is damaged (its header's sample count is not one)")
     batches = coder.check_plan(header.get("batches"), count)
-    bits = coder.BitsBack(network)
+    bits = coder.BitsBack(network, samples)
     with _threads(threads), progress_bar(count, "decompress", progress, unit="img", lines=True) as bar:
         try:
             return bits.decompress(words, batches, bar)

@@ -65,8 +65,9 @@ def seed_words(latent_dim: int) -> np.ndarray:
 class BitsBack:
     """The coder of one network (a VAE with a Gaussian encoder and a Bernoulli or 8-bit likelihood)."""
 
-    def __init__(self, network):
+    def __init__(self, network, samples: int = 1):
         self.network = network.eval()
+        self.samples = samples  # latents drawn per image: 1 is BB-ANS, more is Ruan et al.'s importance sampling
         self.pixels = pixel_code(network)
         self.shape = tuple(network.config.shape)
         self.latent_dim = network.config.latent_dim
@@ -126,26 +127,99 @@ class BitsBack:
         start, batches = 0, []
         while start < len(images):
             size = self._batch_that_fits(coder, images[start:start + BATCH]) if start else 1
-            x = images[start:start + size]
-            z = self._take(coder, *self._posterior(x))  # takes the bits back-coding returns
-            self.pixels.encode(coder, x, self._decoded(z))
-            coder.encode_reverse(z, self.grid, *self._prior(size))
+            self._push(coder, images[start:start + size])
             batches.append(size)
             start += size
             if progress is not None:
                 progress.update(size)
         return coder.get_compressed(), batches
 
+    def _push(self, coder, x: np.ndarray) -> None:
+        """Compress one batch: steps 1 to 3 (with several draws, the chosen one's index last)."""
+        mu, sd = self._posterior(x)
+        if self.samples == 1:
+            z, chosen = self._take(coder, mu, sd), None  # takes the bits back-coding returns
+        else:
+            z, chosen = self._choose(coder, x, mu, sd)
+        self.pixels.encode(coder, x, self._decoded(z))
+        coder.encode_reverse(z, self.grid, *self._prior(len(x)))
+        if chosen is not None:  # under the extended model the index is uniform
+            coder.encode_reverse(chosen, self._categorical(), self._uniform(len(x)))
+
+    def _pop(self, coder, size: int) -> np.ndarray:
+        """Decompress one batch: `_push` undone, step by step in reverse."""
+        chosen = coder.decode(self._categorical(), self._uniform(size)) if self.samples > 1 else None
+        z = coder.decode(self.grid, *self._prior(size))
+        x = self.pixels.decode(coder, self._decoded(z), self.shape)
+        mu, sd = self._posterior(x)
+        if chosen is None:
+            self._give_back(coder, z, mu, sd)
+        else:
+            self._unchoose(coder, x, z, chosen, mu, sd)
+        return x
+
+    # Monte Carlo bits-back with importance sampling (Ruan et al. 2021, "Improving lossless compression
+    # rates via Monte Carlo bits-back coding", BB-IS): K latents are taken from q(z|x) and one of them,
+    # j, by its importance weight p(x, z_j) / q(z_j|x); x and z_j are coded as before, the other K - 1
+    # with q(z|x) (the receiver decodes them once it has x), and j uniformly. The net cost averages
+    # -log (1/K) sum_k p(x, z_k) / q(z_k|x): the IWAE bound, which K moves below the -ELBO.
+
+    def _choose(self, coder, x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Steps 1 and 2 with K draws: the chosen draws (flat) and their indices."""
+        n, k = len(x), self.samples
+        draws = self._take(coder, *self._per_draw(mu, sd, k)).reshape(n, k, -1)
+        chosen = coder.decode(self._categorical(), self._weights(x, draws, mu, sd)).astype(np.int32)
+        mine = np.eye(k, dtype=bool)[chosen]  # (n, k): each image's chosen draw
+        self._give_back(coder, draws[~mine].reshape(-1), *self._per_draw(mu, sd, k - 1))
+        return draws[mine].reshape(-1), chosen
+
+    def _unchoose(self, coder, x, z, chosen, mu, sd) -> None:
+        """`_choose` undone: the other draws decoded, then the index and every draw given back."""
+        n, k = len(x), self.samples
+        draws = np.empty((n, k, self.latent_dim), dtype=np.int32)
+        mine = np.eye(k, dtype=bool)[chosen]
+        draws[mine] = z.reshape(n, -1)
+        draws[~mine] = self._take(coder, *self._per_draw(mu, sd, k - 1)).reshape(-1, self.latent_dim)
+        coder.encode_reverse(chosen.astype(np.int32), self._categorical(), self._weights(x, draws, mu, sd))
+        self._give_back(coder, draws.reshape(-1), *self._per_draw(mu, sd, k))
+
+    def _per_draw(self, mu: np.ndarray, sd: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each image's posterior repeated for k draws, flat in (image, draw, dimension) order."""
+        def repeat(a):
+            return np.repeat(a.reshape(-1, 1, self.latent_dim), k, axis=1).reshape(-1)
+        return repeat(mu), repeat(sd)
+
+    def _weights(self, x: np.ndarray, draws: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+        """(n, K) probabilities of choosing each draw: normalised p(x|z) p(z) / q(z|x), in float64 from one
+        decoder call on all n K draws (the same call, so the same numbers, in both directions)."""
+        n, k = draws.shape[:2]
+        log_px = self.pixels.log_likelihood(np.repeat(x, k, axis=0), self._decoded(draws.reshape(-1))).reshape(n, k)
+        z = draws.astype(np.float64)
+        centred = (z - mu.reshape(n, 1, -1)) / sd.reshape(n, 1, -1)
+        log_w = log_px + 0.5 * (centred**2 - (z * LATENT_STEP) ** 2).sum(-1)  # the log sigma terms cancel in j
+        w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+        return w / w.sum(axis=1, keepdims=True)
+
+    def _uniform(self, n: int) -> np.ndarray:
+        return np.full((n, self.samples), 1 / self.samples)
+
+    @staticmethod
+    def _categorical():
+        return module("compress", "constriction").stream.model.Categorical(perfect=False)
+
     def _batch_that_fits(self, coder, candidates: np.ndarray) -> int:
         """How many of `candidates` the bits on the stack can lend to: the expected take of each is the
         entropy of its quantized posterior (log2 of sigma in grid steps, plus log2 sqrt(2 pi e), per
-        dimension), with a margin. (Only an estimate: the batch then chosen is computed afresh.)"""
-        most = len(candidates) * self.latent_dim * np.log2(2 * LATENT_RANGE + 1) * TAKE_MARGIN
+        dimension) per draw, and the chosen draw's index, with a margin. (Only an estimate: the batch then
+        chosen is computed afresh.)"""
+        index_bits = np.log2(self.samples)
+        whole_grid = self.latent_dim * np.log2(2 * LATENT_RANGE + 1)
+        most = len(candidates) * (self.samples * whole_grid + index_bits) * TAKE_MARGIN
         if coder.num_valid_bits() >= most:  # more than the whole grid could take: no need to look
             return len(candidates)
         _, sd = self._posterior(candidates)
         per_dim = np.maximum(np.log2(np.maximum(sd, 1e-12)) + 0.5 * np.log2(2 * np.pi * np.e), 0.0)
-        takes = TAKE_MARGIN * per_dim.reshape(len(candidates), -1).sum(1) + 8
+        takes = TAKE_MARGIN * (self.samples * per_dim.reshape(len(candidates), -1).sum(1) + index_bits) + 8
         return max(1, int(np.searchsorted(np.cumsum(takes), coder.num_valid_bits(), side="right")))
 
     def decompress(self, words: np.ndarray, batches: list[int], progress=None) -> np.ndarray:
@@ -154,10 +228,7 @@ class BitsBack:
         images = np.empty((sum(batches), *self.shape), dtype=np.uint8)
         bounds = np.cumsum([0, *batches])
         for start, stop in reversed(list(zip(bounds[:-1], bounds[1:]))):
-            z = coder.decode(self.grid, *self._prior(stop - start))
-            x = self.pixels.decode(coder, self._decoded(z), self.shape)
-            self._give_back(coder, z, *self._posterior(x))
-            images[start:stop] = x
+            images[start:stop] = self._pop(coder, stop - start)
             if progress is not None:
                 progress.update(stop - start)
         if not np.array_equal(coder.get_compressed(), seed_words(self.latent_dim)):
