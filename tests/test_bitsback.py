@@ -137,6 +137,33 @@ def test_8_bit_images_come_back_with_importance_samples(byte_run, tiny_idx_array
     assert np.array_equal(vaelab.decompress(byte_run, vaelab.compress(byte_run, images, samples=4)), images)
 
 
+@pytest.mark.parametrize("edit", ["samples", "batches"])
+def test_a_header_that_does_not_match_its_code_is_refused_not_a_crash(tiny_run, binary_images, edit):
+    """Decoded with other settings than it was coded with, a window or an index meets a symbol its model
+    cannot hold (constriction's KeyError): that is a wrong decoding, refused like a damaged file."""
+    header, words = unpack(vaelab.compress(tiny_run, binary_images[:60], samples=8), "data")
+    assert len(header["batches"]) > 2
+    changed = {"samples": 4} if edit == "samples" else {"batches": header["batches"][::-1]}
+    with pytest.raises(ResourceError, match="did not decode to where it began"):
+        vaelab.decompress(tiny_run, pack({**header, **changed}, words))
+
+
+@pytest.mark.parametrize("samples", [1, 3])
+def test_a_model_that_computes_other_numbers_is_refused_not_a_crash(tiny_run, binary_images, monkeypatch, samples):
+    """Another machine's arithmetic moves q(z|x): a latent then falls outside its window, a symbol the
+    model cannot hold (constriction's KeyError), refused in one line as a wrong decoding."""
+    data = vaelab.compress(tiny_run, binary_images[:40], samples=samples)
+    posterior = coder.BitsBack._posterior
+
+    def moved(self, x):
+        mu, sd = posterior(self, x)
+        return mu + 300, np.full_like(sd, 0.5)  # narrow windows far from where the latents were coded
+
+    monkeypatch.setattr(coder.BitsBack, "_posterior", moved)
+    with pytest.raises(ResourceError, match="did not decode to where it began"):
+        vaelab.decompress(tiny_run, data)
+
+
 @pytest.mark.parametrize("samples", [0, 257, 2.0, True])
 def test_a_sample_count_out_of_range_is_refused(tiny_run, binary_images, samples):
     with pytest.raises(InputError, match="samples must be a whole number"):

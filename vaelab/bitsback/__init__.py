@@ -13,7 +13,8 @@ What must match between the machine that compresses and the one that decompresse
 folder (its weights and config; checked by fingerprint), the vaelab coding version (checked), and
 the arithmetic of the network's forward pass: the same torch version, CPU kind (vector
 capability) and thread count give the same bits. The threads are set from the file; a machine
-whose arithmetic differs is caught at the end (the stack must come back to its seed) and refused.
+whose arithmetic differs is caught (at the latest at the end: the stack must come back to its seed)
+and refused.
 """
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def compress(run: str | Path | Run, images: Any, *, samples: int = 1, progress: 
 
     samples: latents drawn per image. 1 is BB-ANS, about -ELBO bits per image; K > 1 is Monte Carlo
     bits-back with importance sampling (Ruan et al. 2021), about the IWAE bound with K samples, for
-    K decoder passes per image in both directions.
+    K + 1 decoder passes per image in both directions.
 
     Returns the file's bytes: a header naming the run, then the code."""
     if not _is_sample_count(samples):
@@ -109,11 +110,11 @@ def decompress(run: str | Path | Run, data: bytes, *, progress: bool = False, wh
     threads = header.get("threads")
     if not (isinstance(threads, int) and 1 <= threads <= MAX_THREADS):
         raise ResourceError(f"{where} is damaged (its header's thread count is not one)")
-    samples = header.get("samples")
+    samples = header.get("samples", 1)
     if not _is_sample_count(samples):
         raise ResourceError(f"{where} is damaged (its header's sample count is not one)")
-    batches = coder.check_plan(header.get("batches"), count)
     bits = coder.BitsBack(network, samples)
+    batches = coder.check_plan(header.get("batches"), count, bits.batch)
     with _threads(threads), progress_bar(count, "decompress", progress, unit="img", lines=True) as bar:
         try:
             return bits.decompress(words, batches, bar)

@@ -23,6 +23,10 @@ and takes the longest run of images whose takes fit in half the bits already the
 (TAKE_MARGIN). Each image leaves the stack larger than it found it, so the batches
 grow. Their sizes go into the file, because both directions must use the same batches: a
 network's floating point result may depend on the batch it is computed in.
+
+With K importance samples per image (`samples`), step 1 takes K latents and an index, and the net
+cost approaches the IWAE bound with K samples instead of the -ELBO (Ruan et al. 2021; see the
+comment above `_choose`).
 """
 from __future__ import annotations
 
@@ -42,15 +46,21 @@ LATENT_RANGE = 12 * 64  # grid points each side of 0
 # then costs hundreds of bits. Measured on 3,000 test images with a 32-dimensional conv VAE, the code's net
 # bits over the -ELBO: +1.3% with the posterior on the whole grid (6145 points of 1/256), 0.0% with windows.
 WINDOW_SDS = 6.0
+MIN_SD = 1e-6  # in grid steps: a posterior narrower than this (a logvar that underflowed) is coded as this
 BATCH = 256  # images per network call, at most
+DRAWS = 4096  # latents per decoder call with importance samples, at most (bounds memory at large K)
 # A batch's expected take may be at most 1/TAKE_MARGIN of the bits on the stack. On the same images the
 # net rate did not move between margins 1, 2, 4 and 8 (within 0.1%); 2 leaves room for an estimate's error.
 TAKE_MARGIN = 2.0
 
 
-def check_plan(batches: object, count: int) -> list[int]:
-    """The batch sizes a file names, if they are sizes of batches covering `count` images."""
-    if not (isinstance(batches, list) and all(isinstance(b, int) and 1 <= b <= BATCH for b in batches)
+MISMATCH = ("the compressed data did not decode to where it began: it is damaged, or the model computed other "
+            "numbers here than where it was compressed (another torch, CPU kind or thread count)")
+
+
+def check_plan(batches: object, count: int, most: int = BATCH) -> list[int]:
+    """The batch sizes a file names, if they are sizes of at most `most` images covering `count` images."""
+    if not (isinstance(batches, list) and all(isinstance(b, int) and 1 <= b <= most for b in batches)
             and sum(batches) == count):
         raise ResourceError("the compressed data is damaged (its batch sizes do not add up to its image count)")
     return batches
@@ -58,7 +68,9 @@ def check_plan(batches: object, count: int) -> list[int]:
 
 def seed_words(latent_dim: int) -> np.ndarray:
     """The known words the stack starts with: enough for the first image's posterior to take from
-    (at most about 11 bits per latent dimension at this grid; 32 are there)."""
+    (at most about 11 bits per latent dimension at this grid; 32 are there). With K importance
+    samples the first image takes about K times that: it borrows from an exhausted stack, which
+    is still lossless but costs it a few bits more (a one-off, like the seed)."""
     return np.random.default_rng(0).integers(0, 2**32, max(8, latent_dim), dtype=np.uint32)
 
 
@@ -68,6 +80,7 @@ class BitsBack:
     def __init__(self, network, samples: int = 1):
         self.network = network.eval()
         self.samples = samples  # latents drawn per image: 1 is BB-ANS, more is Ruan et al.'s importance sampling
+        self.batch = max(1, min(BATCH, DRAWS // samples))  # images per batch, at most
         self.pixels = pixel_code(network)
         self.shape = tuple(network.config.shape)
         self.latent_dim = network.config.latent_dim
@@ -78,11 +91,12 @@ class BitsBack:
     def _posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """q(z|x) on the grid: means and standard deviations in grid steps, flat, float64."""
         q = self.network.posterior(torch.from_numpy(x.astype(np.float32) / (self.pixels.levels - 1)))
-        return ((q.mu.double() / LATENT_STEP).reshape(-1).numpy(),
-                (torch.exp(0.5 * q.logvar.double()) / LATENT_STEP).reshape(-1).numpy())
+        sd = torch.exp(0.5 * q.logvar.double()) / LATENT_STEP
+        return (q.mu.double() / LATENT_STEP).reshape(-1).numpy(), sd.clamp(min=MIN_SD).reshape(-1).numpy()
 
     @staticmethod
     def _window_model(half: int):
+        """The quantized Gaussian on the grid points -half..half."""
         return module("compress", "constriction").stream.model.QuantizedGaussian(-half, half)
 
     def _windows(self, mu: np.ndarray, sd: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, object]]:
@@ -90,7 +104,7 @@ class BitsBack:
         standard deviations, at most the grid's range), each group with its windows' centres (moved inside
         the grid where they would overhang it) and the quantized Gaussian on that window."""
         half = np.minimum(2.0 ** np.ceil(np.log2(np.maximum(WINDOW_SDS * sd, 1.0))), LATENT_RANGE).astype(np.int64)
-        centre = np.clip(np.rint(mu).astype(np.int64), half - LATENT_RANGE, LATENT_RANGE - half)
+        centre = np.clip(np.rint(mu), half - LATENT_RANGE, LATENT_RANGE - half).astype(np.int64)
         groups = []
         for width in np.unique(half).tolist():
             if width not in self._window_models:
@@ -118,6 +132,7 @@ class BitsBack:
         return self.network.decoder(z, None)
 
     def _prior(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """N(0, I) for n latents, in grid steps."""
         return np.zeros(n * self.latent_dim), np.full(n * self.latent_dim, 1 / LATENT_STEP)
 
     def compress(self, images: np.ndarray, progress=None) -> tuple[np.ndarray, list[int]]:
@@ -126,7 +141,7 @@ class BitsBack:
         coder = module("compress", "constriction").stream.stack.AnsCoder(seed_words(self.latent_dim))
         start, batches = 0, []
         while start < len(images):
-            size = self._batch_that_fits(coder, images[start:start + BATCH]) if start else 1
+            size = self._batch_that_fits(coder, images[start:start + self.batch]) if start else 1
             self._push(coder, images[start:start + size])
             batches.append(size)
             start += size
@@ -173,7 +188,8 @@ class BitsBack:
         self._give_back(coder, draws[~mine].reshape(-1), *self._per_draw(mu, sd, k - 1))
         return draws[mine].reshape(-1), chosen
 
-    def _unchoose(self, coder, x, z, chosen, mu, sd) -> None:
+    def _unchoose(self, coder, x: np.ndarray, z: np.ndarray, chosen: np.ndarray, mu: np.ndarray,
+                  sd: np.ndarray) -> None:
         """`_choose` undone: the other draws decoded, then the index and every draw given back."""
         n, k = len(x), self.samples
         draws = np.empty((n, k, self.latent_dim), dtype=np.int32)
@@ -196,15 +212,18 @@ class BitsBack:
         log_px = self.pixels.log_likelihood(np.repeat(x, k, axis=0), self._decoded(draws.reshape(-1))).reshape(n, k)
         z = draws.astype(np.float64)
         centred = (z - mu.reshape(n, 1, -1)) / sd.reshape(n, 1, -1)
-        log_w = log_px + 0.5 * (centred**2 - (z * LATENT_STEP) ** 2).sum(-1)  # the log sigma terms cancel in j
+        # log p(z) - log q(z|x) without the log sigma terms: the same for every draw of an image, they cancel
+        log_w = log_px + 0.5 * (centred**2 - (z * LATENT_STEP) ** 2).sum(-1)
         w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
         return w / w.sum(axis=1, keepdims=True)
 
     def _uniform(self, n: int) -> np.ndarray:
+        """Each of K indices equally likely, for n images."""
         return np.full((n, self.samples), 1 / self.samples)
 
     @staticmethod
     def _categorical():
+        """An index under given probabilities (one row per image)."""
         return module("compress", "constriction").stream.model.Categorical(perfect=False)
 
     def _batch_that_fits(self, coder, candidates: np.ndarray) -> int:
@@ -228,11 +247,12 @@ class BitsBack:
         images = np.empty((sum(batches), *self.shape), dtype=np.uint8)
         bounds = np.cumsum([0, *batches])
         for start, stop in reversed(list(zip(bounds[:-1], bounds[1:]))):
-            images[start:stop] = self._pop(coder, stop - start)
+            try:
+                images[start:stop] = self._pop(coder, stop - start)
+            except KeyError:  # constriction: a symbol the model gives no probability, so a wrong decoding
+                raise ResourceError(MISMATCH) from None
             if progress is not None:
                 progress.update(stop - start)
         if not np.array_equal(coder.get_compressed(), seed_words(self.latent_dim)):
-            raise ResourceError("the compressed data did not decode to where it began: it is damaged, or the model "
-                                "computed other numbers here than where it was compressed (another torch, CPU "
-                                "kind or thread count)")
+            raise ResourceError(MISMATCH)
         return images

@@ -47,7 +47,7 @@ def register(commands) -> None:
     c.add_argument("-n", type=int, help="only the first N images")
     c.add_argument("--samples", type=int, default=1, metavar="K",
                    help="latents drawn per image: 1 is plain bits-back (about the -ELBO), K > 1 importance "
-                        "sampling (about the IWAE bound with K; K decoder passes per image both ways; default 1)")
+                        "sampling (about the IWAE bound with K; K + 1 decoder passes per image both ways; default 1)")
     add_out(c, "compressed file to write", required=True)
     d = commands.add("decompress", "Restore the images of a file `vaelab compress` wrote, bit for bit.",
                      DECOMPRESS_EXAMPLES, run_decompress)
