@@ -137,8 +137,14 @@ def main(argv: list[str]) -> None:
 
 
 def platform() -> str:
-    """The CPU's vector capability as PyTorch uses it ("avx512", "avx2", ...): what moves the last bits."""
-    return torch.backends.cpu.get_cpu_capability().lower()
+    """The CPU's vector capability as PyTorch uses it ("avx512", "avx2", ...), with "-amd" on AMD's
+    CPUs (MKL takes other paths there): what moves the last bits."""
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    try:
+        amd = "AuthenticAMD" in Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: the capability alone
+        amd = False
+    return capability + ("-amd" if amd else "")
 
 
 def recordings(name: str) -> list[tuple[str, dict]]:

@@ -6,9 +6,10 @@ anomaly.json) and a GRU on SMILES (vocab.json); their data paths are relative to
 root. expected.json holds what that code printed for them: the evaluation of each folder and the
 metrics line of one more epoch after `--resume`. Both must stay the same.
 
-On a CPU whose kernels round differently (AVX-512 here), the same code gives other last bits:
-expected-CAPABILITY.json holds what bdebd5d gave there, and a result must equal one of the two
-exactly (as the golden runs do: tests/golden_cases.py).
+On a CPU whose kernels round differently, the same code gives other last bits:
+expected-PLATFORM.json holds what the code gave there (avx512: bdebd5d; avx2-amd, an AMD EPYC:
+7535c36; PLATFORM as tests/golden_cases.py names it), and a result must equal one recording
+exactly (as the golden runs do).
 """
 from __future__ import annotations
 
