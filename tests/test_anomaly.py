@@ -166,6 +166,7 @@ def test_normal_class_and_keep_labels_together_are_refused(tiny_idx, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_anomaly_fit_trains_in_several_processes(tiny_idx, tmp_path):
     proc = vaelab_cli("anomaly", "fit", "--data", f"idx:{tiny_idx}", *TINY_TRAIN_ARGS, "--normal-class", "1",
                       "--nproc", "2", "--out", tmp_path / "run", cwd=tmp_path)

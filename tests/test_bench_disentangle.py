@@ -17,6 +17,7 @@ def sweep(tmp_path: Path, *extra: str) -> dict:
                  "--json", str(tmp_path / "sweep.json"), *extra])
 
 
+@pytest.mark.slow
 def test_conv_sweep_trains_locatellos_network_and_reuses_finished_runs(tmp_path):
     first = sweep(tmp_path)
     rows = {(r["model"], r["beta"]): r for r in first["rows"]}

@@ -202,6 +202,16 @@ def test_top_level_help_lists_every_command(capsys):
     assert all(command in text for command in command_names())
 
 
+def test_starting_the_command_leaves_the_heavy_libraries_unimported(tmp_path):
+    """Every `vaelab` call pays for what its start imports: scipy.stats alone took a second, so the
+    libraries only some commands need are imported by those commands."""
+    heavy = ("scipy", "sklearn", "matplotlib", "rdkit", "fastapi", "mlflow", "tensorboard", "onnx")
+    code = f"import sys, vaelab, vaelab.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
 def test_choices_are_listed_in_a_fresh_process(tmp_path):
     """The --model and --likelihood choices come from registries that a bare `python -m vaelab` must fill."""
     from vaelab.registry import architectures, likelihoods

@@ -57,8 +57,7 @@ def test_resume_while_the_run_is_training_is_refused(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
 
 
-@pytest.mark.parametrize("trial", range(2))
-def test_two_trainings_started_together_leave_one_clean_run(tmp_path, trial):
+def test_two_trainings_started_together_leave_one_clean_run(tmp_path):  # twenty times under test-slow
     two_trainings_started_together(tmp_path)
 
 

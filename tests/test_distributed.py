@@ -115,6 +115,7 @@ def test_two_processes_match_one_with_the_whole_batch(tiny_idx, tmp_path):
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
 
 
+@pytest.mark.slow
 def test_torchrun_and_uneven_shards(tiny_idx, tmp_path):
     """torchrun starts the same training; 3 processes on batches that leave one of them empty."""
     # 250 training rows in batches of 249: the last batch has 1 row, so two processes have none
@@ -161,6 +162,7 @@ def test_one_failing_process_does_not_leave_the_others_waiting(tmp_path):
     assert all(p.returncode != 0 for p in procs)
 
 
+@pytest.mark.slow
 def test_a_killed_two_process_run_resumes(tiny_idx, tmp_path):
     """Stop a 2-process run mid-way (as Ctrl-C or a scheduler would); --resume finishes it with the
     weights of a run never stopped, with 2 processes and with 1."""
@@ -196,6 +198,7 @@ def test_a_killed_two_process_run_resumes(tiny_idx, tmp_path):
     assert metrics(copy)[-1]["processes"] == 1
 
 
+@pytest.mark.slow
 def test_bad_input_with_several_processes_is_one_line(tiny_idx, tmp_path):
     proc = vaelab_cli("train", "--data", f"idx:{tmp_path / 'nowhere'}", "--nproc", 2, "--out", tmp_path / "run",
                       cwd=tmp_path)

@@ -1,7 +1,8 @@
 """Every code block of the README and the documentation runs as written, or says why it does not.
 
 tests/docs_blocks.py finds the blocks and runs a page's blocks in order in a working folder with
-the files the pages name; the tutorials' blocks, minutes of training each, run under `make test-slow`.
+the files the pages name. The README and Getting started run in every test run; the guide pages and
+the tutorials' blocks (minutes of training each) run under `make test-slow`.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from docs_blocks import PAGES, ROOT, RUNNABLE, blocks, prepare, run_page
 
 README = ROOT / "README.md"
 QUICK_PAGES = [p for p in PAGES if any(b.kind is None for b in blocks(p))]
+# The front door runs in every test run; the guide pages (half a minute each) under `make test-slow`.
+EVERY_RUN_PAGES = {README, ROOT / "docs" / "getting-started.md"}
 SLOW_PAGES = [p for p in PAGES if any(b.kind == "slow" for b in blocks(p))]
 
 
@@ -40,7 +43,8 @@ def workspace(tmp_path_factory):
     return prepare(tmp_path_factory.mktemp("docs") / "workspace")
 
 
-@pytest.mark.parametrize("page", QUICK_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("page", [pytest.param(p, marks=() if p in EVERY_RUN_PAGES else pytest.mark.slow)
+                                  for p in QUICK_PAGES], ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_page_runs_as_written(page, workspace, tmp_path):
     workdir = tmp_path / "work"
     shutil.copytree(workspace, workdir)

@@ -96,8 +96,11 @@ def test_the_straight_run_writes_in_every_epoch(straight):
     assert EPOCHS * 2 + 1 <= straight[1] <= EPOCHS * 3 + 1
 
 
-@pytest.mark.parametrize("when", ["before", "after"])
-@pytest.mark.parametrize("point", ["config", "first checkpoint", "last metrics line"])
+# two of the six in every run, the others (and every write point) under `make test-slow`
+@pytest.mark.parametrize("point, when", [
+    pytest.param(point, when, id=f"{point}-{when}",
+                 marks=() if (point, when) in {("config", "before"), ("last metrics line", "after")} else pytest.mark.slow)
+    for point in ("config", "first checkpoint", "last metrics line") for when in ("before", "after")])
 def test_a_kill_at_a_write_point_loses_nothing(tiny_idx, tmp_path, straight, when, point):
     k = {"config": 1, "first checkpoint": 3, "last metrics line": straight[1]}[point]
     assert_killed_then_resumed_as_straight(tiny_idx, tmp_path, straight, when, k)

@@ -466,7 +466,7 @@ FUZZ = dict(deadline=None, derandomize=True, database=None, print_blob=False,
             suppress_health_check=list(HealthCheck))
 
 
-@settings(max_examples=400, **FUZZ)
+@settings(max_examples=200, **FUZZ)
 @given(data=st.data())
 def test_corrupted_run_folders_are_refused_in_one_line(runs, data):
     check_corrupted_run(runs, data)

@@ -43,6 +43,7 @@ def test_molecules_train_in_bf16_close_to_fp32(tmp_path):
     torch.testing.assert_close(bf16, fp32, rtol=1e-3, atol=0.1)
 
 
+@pytest.mark.slow
 def test_molecules_in_two_processes_match_one(tmp_path):
     one = vaelab_cli("train", *TINY_GRU, "--epochs", "2", "--batch-size", "32", "--out", tmp_path / "one",
                      cwd=tmp_path)

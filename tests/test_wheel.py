@@ -3,6 +3,9 @@
 The environment already has torch (as a user's would); installing vaelab must leave it alone and
 bring only the core dependencies. There, `vaelab train` on a small image folder and `vaelab.load`
 work, and a command whose extra is missing says in one line what to install.
+
+Building the wheel and installing torch into the new environment takes a minute and a half, so the
+tests in it run under `make test-slow`; the declared extras are checked in every run.
 """
 from __future__ import annotations
 
@@ -57,6 +60,7 @@ def fresh_env(tmp_path_factory):
     return venv, before
 
 
+@pytest.mark.slow
 def test_the_wheel_leaves_torch_alone_and_brings_only_the_core(fresh_env):
     venv, torch_before = fresh_env
     python = venv / "bin" / "python"
@@ -66,6 +70,7 @@ def test_the_wheel_leaves_torch_alone_and_brings_only_the_core(fresh_env):
     assert present == [], f"installed without being asked for: {present}"
 
 
+@pytest.mark.slow
 def test_train_on_an_image_folder_and_load_in_the_fresh_env(fresh_env, tmp_path):
     venv, _ = fresh_env
     rng = np.random.default_rng(0)
@@ -81,6 +86,7 @@ def test_train_on_an_image_folder_and_load_in_the_fresh_env(fresh_env, tmp_path)
     assert loaded.stdout.strip() == "(3, 3, 12, 12)"
 
 
+@pytest.mark.slow
 def test_a_command_whose_extra_is_missing_names_the_install(fresh_env, tmp_path):
     venv, _ = fresh_env
     vaelab = venv / "bin" / "vaelab"

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 
 from ..active_units import ACTIVE_UNIT_THRESHOLD
 from ..distributions import DiagonalGaussian
@@ -54,6 +53,8 @@ def rank_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """|Spearman correlation| between every column of a (N, da) and every column of b (N, db): (da, db),
     the Pearson correlation of their ranks (ties share the mean rank). A constant column correlates
     with nothing: 0."""
+    from scipy.stats import rankdata  # here, not at the top: scipy.stats would add a second to every command's start
+
     def standard_ranks(codes: np.ndarray) -> np.ndarray:
         r = rankdata(codes, axis=0)
         r -= r.mean(0)
