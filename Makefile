@@ -47,7 +47,8 @@ demo: setup
 	@echo "  reconstructions: $(RUN)/reconstructions.png"
 
 test: setup
-	$(BIN)/python -m pytest -q
+	@# the slowest tests are listed at the end, so a run that creeps towards CI's 15 minutes says where
+	$(BIN)/python -m pytest -q --durations=15
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
