@@ -8,8 +8,8 @@ top) on the first --limit MOSES training molecules (its run folder is reused whe
 when killed), then `vaelab mol evaluate` (10,000 samples at temperature 1: every MOSES metric, against
 MOSES's whole test and scaffold test sets, novelty against the whole MOSES training set;
 reconstruction of 1,000 MOSES test molecules) and `vaelab mol optimize --property qed` (against prior
-samples with as many decoder calls). The first evaluation computes the test sets' statistics (about 80
-minutes on one CPU core, ChemNet most of it) and canonicalises the training set once; both are cached.
+samples with as many decoder calls). The first evaluation computes the test sets' statistics (about 50
+minutes on one CPU core, ChemNet most of it) and canonicalises the training set (7 minutes) once; both are cached.
 
 The MOSES VAE and CharRNN rows are quoted from the results table of MOSES's README (molecularsets/moses
 at commit dd7ed6a, June 2023): the mean over 3 runs of 30,000 samples each, models trained on all

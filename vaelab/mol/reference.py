@@ -7,7 +7,7 @@ progress display; `cached_statistics` keeps a reference set's under vaelab's cac
 ($VAELAB_CACHE, default ~/.cache/vaelab), in `mol-metrics/`, as an .npz of plain arrays (read with
 allow_pickle=False) and a JSON file of the counts. The file name carries a hash of the SMILES and of
 the RDKit and fcd_torch versions, so a new set or a new RDKit computes afresh. MOSES's test sets
-(176,074 and 176,226 molecules) take about 40 minutes each on one CPU core, ChemNet most of it.
+(176,074 and 176,226 molecules) take about 25 minutes each on one CPU core, ChemNet most of it.
 """
 from __future__ import annotations
 
